@@ -1,0 +1,23 @@
+"""liqrisk: liquidation-cluster risk for freqtrade.
+
+The public API is what this module re-exports. Everything under ``liqrisk.core`` and
+names with a leading underscore are internal.
+"""
+
+from liqrisk.config import LiqConfig
+from liqrisk.errors import ConfigError, DataError, LiqriskError
+from liqrisk.liquidation import liquidation_factor, liquidation_price
+from liqrisk.tiers import MarginTier, TierTable, tier_table
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "LiqConfig",
+    "LiqriskError",
+    "MarginTier",
+    "TierTable",
+    "liquidation_factor",
+    "liquidation_price",
+    "tier_table",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,53 @@
+"""Small internal helpers: timeframe parsing and once-per-key warnings."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+
+from liqrisk.errors import ConfigError
+
+logger = logging.getLogger("liqrisk")
+
+_TF_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TF_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def timeframe_to_ns(timeframe: str, *, key: str = "timeframe") -> int:
+    """Parse a freqtrade-style duration ('5m', '1h', '12h', '1d', '1w') into nanoseconds.
+
+    Months ('1M') are rejected: they have no fixed length.
+    """
+    match = _TF_RE.match(str(timeframe))
+    if not match or int(match.group(1)) <= 0:
+        raise ConfigError(
+            f"{key}={timeframe!r} is not a duration; use a positive number and one of "
+            "s, m, h, d, w (for example '5m', '12h', '1d', '1w')."
+        )
+    return int(match.group(1)) * _TF_UNITS_S[match.group(2)] * 1_000_000_000
+
+
+_warned: set[tuple] = set()
+
+
+def warn_once(key: tuple, message: str, *args) -> None:
+    """Log a warning once per process for `key` (for example ('no_oi', pair)).
+
+    A bot calls the engine on every candle; repeating the same warning every five
+    minutes buries it, so each distinct problem is logged once.
+    """
+    if key in _warned:
+        return
+    _warned.add(key)
+    logger.warning(message, *args)
+
+
+def reset_warnings() -> None:
+    """Forget which warnings were logged (tests use it)."""
+    _warned.clear()
+
+
+def as_float_array(values) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, dtype=np.float64))

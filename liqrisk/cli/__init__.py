@@ -1,0 +1,56 @@
+"""``liqrisk`` command line: one short ``start_<name>(args)`` per subcommand.
+
+Each subcommand lives in its own module with two functions, ``add_arguments(parser)``
+and ``start(args) -> int``. Modules import their heavy libraries inside ``start`` so
+that ``liqrisk --help`` stays fast. No math lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (subcommand, module, one-line help)
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "liqrisk.cli.demo", "compute liquidation features on generated candles and print a summary"),
+    ("simulate", "liqrisk.cli.simulate", "simulate a leveraged market and write freqtrade data files"),
+    ("exchange", "liqrisk.cli.exchange", "serve a datadir over Binance USD-M's REST protocol on 127.0.0.1"),
+]
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liqrisk", description="Liquidation-cluster risk tools for freqtrade.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            continue  # subcommand not built yet
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_start=module.start)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    if not getattr(args, "_start", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return int(args._start(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from liqrisk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""Model configuration: every free choice of the liquidation model, validated.
+
+Pass a ``LiqConfig`` or a plain dict to ``compute_features(config=...)``. Unknown keys
+and bad values raise ``ConfigError`` naming the key. The defaults are documented in
+the README ("Configuration keys").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+
+from liqrisk._util import timeframe_to_ns
+from liqrisk.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LiqConfig:
+    #: Look-back windows with a hard cut-off: features at candle t use candles
+    #: in (t − window, t] only. Freqtrade-style durations.
+    windows: tuple[str, ...] = ("12h", "1d", "1w")
+    #: Leverage tiers (ratios) that new notional is spread over.
+    leverage_tiers: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
+    #: Share of new notional per leverage tier; normalised to sum to 1.
+    leverage_weights: tuple[float, ...] = (0.30, 0.30, 0.20, 0.12, 0.08)
+    #: Optional per-tier half-life (durations, or None for no decay), e.g. high-leverage
+    #: traders close sooner. One value for all tiers, or one per tier.
+    tier_half_life: tuple[str | None, ...] | str | None = None
+    #: Share of new notional entered at the candle's close, high and low.
+    entry_weights: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    #: How strongly candle shape moves the long/short split, 0..1. At 1 a full-range
+    #: bullish marubozu puts 100% of new OI on the long side (before clipping).
+    split_sensitivity: float = 0.5
+    #: Funding tilt: f_long += funding_weight·clip((rate − funding_neutral)/funding_scale, −1, 1).
+    funding_weight: float = 0.1
+    #: Funding rate (fraction per 8h) at which longs and shorts are balanced: Binance's
+    #: interest component, 0.01%.
+    funding_neutral: float = 0.0001
+    funding_scale: float = 0.0005
+    #: Share of each side's new notional that is leveraged and liquidatable (0..1].
+    liquidatable_share: float = 1.0
+    #: Without OI: new notional per candle = volume_proxy_share × volume × close (quote).
+    volume_proxy_share: float = 0.02
+    #: Representative position size (quote) that picks the maintenance-margin bracket.
+    position_notional_usd: float = 2_000.0
+    #: Price-bucket width of the cluster grid, as a fraction of price (log-spaced grid).
+    bucket_width: float = 0.0025
+    #: A bucket is a cluster if its USD is at least this share of the side's strongest bucket.
+    cluster_threshold: float = 0.5
+    #: OI older than this (after its own candle closed) counts as missing. None = 3 OI candles.
+    oi_max_staleness: str | None = None
+    #: Funding older than this counts as missing (funding settles every 8h on Binance).
+    funding_max_staleness: str = "12h"
+    #: Mark-price candles are used for consumption only when their timeframe matches.
+    use_mark: bool = True
+    #: A JSON tier file (freqtrade's leverage_tiers_<STAKE>.json layout); None = freqtrade's Binance table.
+    tiers_path: str | None = None
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping | None) -> LiqConfig:
+        """Build from a dict (for example the ``liqrisk`` section of a freqtrade config)."""
+        if mapping is None:
+            return cls()
+        if isinstance(mapping, LiqConfig):
+            return mapping
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(f"liqrisk config must be a mapping, got {type(mapping).__name__}.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown liqrisk config key(s) {unknown}; known keys: {sorted(known)}."
+            )
+        values = dict(mapping)
+        for key in ("windows", "leverage_tiers", "leverage_weights", "entry_weights"):
+            if key in values and isinstance(values[key], list):
+                values[key] = tuple(values[key])
+        if isinstance(values.get("tier_half_life"), list):
+            values["tier_half_life"] = tuple(values["tier_half_life"])
+        return cls(**values)
+
+    def replace(self, **changes) -> LiqConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # Derived values used by the engine -------------------------------------------------
+    @property
+    def window_ns(self) -> tuple[int, ...]:
+        return tuple(timeframe_to_ns(w, key="windows") for w in self.windows)
+
+    @property
+    def normalized_leverage_weights(self) -> tuple[float, ...]:
+        total = sum(self.leverage_weights)
+        return tuple(w / total for w in self.leverage_weights)
+
+    @property
+    def normalized_entry_weights(self) -> tuple[float, float, float]:
+        total = sum(self.entry_weights)
+        return tuple(w / total for w in self.entry_weights)  # type: ignore[return-value]
+
+    @property
+    def half_life_ns(self) -> tuple[float, ...]:
+        """Per-tier half-life in ns; ``inf`` means no decay."""
+        hl = self.tier_half_life
+        if hl is None or isinstance(hl, str):
+            hl = (hl,) * len(self.leverage_tiers)
+        return tuple(
+            math.inf if h is None else float(timeframe_to_ns(h, key="tier_half_life")) for h in hl
+        )
+
+
+def _finite(key: str, value, *, low=None, high=None, low_open=False) -> None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r} must be a number.") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"{key}={value!r} must be finite.")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ConfigError(f"{key}={value!r} must be {'>' if low_open else '>='} {low}.")
+    if high is not None and v > high:
+        raise ConfigError(f"{key}={value!r} must be <= {high}.")
+
+
+def _validate(cfg: LiqConfig) -> None:
+    if isinstance(cfg.windows, str) or not cfg.windows:
+        raise ConfigError(f"windows={cfg.windows!r} must be a non-empty list such as ['12h', '1d', '1w'].")
+    if len(set(cfg.windows)) != len(cfg.windows):
+        raise ConfigError(f"windows={cfg.windows!r} has duplicates.")
+    cfg.window_ns  # noqa: B018 - parses and raises ConfigError naming the key
+    if not cfg.leverage_tiers:
+        raise ConfigError("leverage_tiers must not be empty, e.g. [5, 10, 25, 50, 100].")
+    for lev in cfg.leverage_tiers:
+        _finite("leverage_tiers", lev, low=1.0, low_open=True)
+    if len(cfg.leverage_weights) != len(cfg.leverage_tiers):
+        raise ConfigError(
+            f"leverage_weights has {len(cfg.leverage_weights)} values but leverage_tiers has "
+            f"{len(cfg.leverage_tiers)}; give one weight per tier."
+        )
+    for w in cfg.leverage_weights:
+        _finite("leverage_weights", w, low=0.0)
+    if sum(cfg.leverage_weights) <= 0:
+        raise ConfigError("leverage_weights must not all be zero.")
+    if len(cfg.entry_weights) != 3:
+        raise ConfigError(f"entry_weights={cfg.entry_weights!r} needs three values: close, high, low.")
+    for w in cfg.entry_weights:
+        _finite("entry_weights", w, low=0.0)
+    if sum(cfg.entry_weights) <= 0:
+        raise ConfigError("entry_weights must not all be zero.")
+    hl = cfg.tier_half_life
+    if hl is not None and not isinstance(hl, str) and len(hl) != len(cfg.leverage_tiers):
+        raise ConfigError(
+            f"tier_half_life has {len(hl)} values but leverage_tiers has {len(cfg.leverage_tiers)}; "
+            "give one duration for all tiers or one per tier."
+        )
+    cfg.half_life_ns  # noqa: B018
+    _finite("split_sensitivity", cfg.split_sensitivity, low=0.0, high=1.0)
+    _finite("funding_weight", cfg.funding_weight, low=0.0, high=0.5)
+    _finite("funding_neutral", cfg.funding_neutral)
+    _finite("funding_scale", cfg.funding_scale, low=0.0, low_open=True)
+    _finite("liquidatable_share", cfg.liquidatable_share, low=0.0, high=1.0, low_open=True)
+    _finite("volume_proxy_share", cfg.volume_proxy_share, low=0.0)
+    _finite("position_notional_usd", cfg.position_notional_usd, low=0.0, low_open=True)
+    _finite("bucket_width", cfg.bucket_width, low=1e-5, high=0.1)
+    _finite("cluster_threshold", cfg.cluster_threshold, low=0.0, high=1.0, low_open=True)
+    if cfg.oi_max_staleness is not None:
+        timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness")
+    timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness")
