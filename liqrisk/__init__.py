@@ -6,6 +6,7 @@ names with a leading underscore are internal.
 
 from liqrisk.config import LiqConfig
 from liqrisk.errors import ConfigError, DataError, LiqriskError
+from liqrisk.frame import compute_features, feature_columns, run_engine
 from liqrisk.liquidation import liquidation_factor, liquidation_price
 from liqrisk.tiers import MarginTier, TierTable, tier_table
 
@@ -15,6 +16,9 @@ __all__ = [
     "LiqConfig",
     "LiqriskError",
     "MarginTier",
+    "compute_features",
+    "feature_columns",
+    "run_engine",
     "TierTable",
     "liquidation_factor",
     "liquidation_price",

@@ -1,0 +1,1 @@
+"""Internal NumPy/numba core. Not public API: use ``liqrisk.compute_features``."""

@@ -1,0 +1,283 @@
+"""The liquidation model's per-candle rules, shared by the fast engine and the reference.
+
+Given candles already aligned to what was known at each candle's close (see
+``liqrisk.frame``), this module decides, per candle t:
+
+* ``seed_usd[t, side]``: new leveraged notional opened during t (quote currency, "USD")
+  on each side (0 = long, 1 = short). With OI it is ``max(ΔOI_t, 0)``; without it,
+  ``volume_proxy_share × volume × close``. Times ``liquidatable_share``.
+* ``long_share[t]``: the long side's share of that notional, from taker buy volume if
+  given, else the candle's body and close location, tilted by funding.
+* ``close_frac[t]``: share of all outstanding positions closed during t when OI falls,
+  ``−ΔOI_t / OI_open``, clipped to [0, 1 − 1e-12] (1 would make the rescaling singular;
+  1e-12 of a position is nothing).
+
+and per level (t, side, tier k, entry point j) its price ``entry[t, j] · factor[side, k]``
+(exact Binance liquidation price, see ``liqrisk.liquidation``) and its log-price bucket.
+Level index within a candle: ``l = side·(K·3) + k·3 + j`` with j = close, high, low.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from liqrisk.config import LiqConfig
+from liqrisk.errors import DataError
+from liqrisk.liquidation import liquidation_factor
+from liqrisk.tiers import TierTable
+
+MAX_CLOSE_FRAC = 1.0 - 1e-12
+ENTRY_POINTS = ("close", "high", "low")
+SIDES = ("long", "short")
+#: A price grid wider than this many buckets means garbage prices or a tiny bucket_width.
+MAX_BUCKETS = 2_000_000
+
+
+@dataclass
+class AlignedCandles:
+    """Per-candle arrays, all length n, each value known at the candle's close.
+
+    Prices in quote currency, volume in base units, OI in quote currency, funding as a
+    fraction per 8h. NaN means missing.
+    """
+
+    dates_ns: np.ndarray  # int64, candle open times (UTC ns)
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    oi_open_usd: np.ndarray  # OI known at the candle's open
+    oi_close_usd: np.ndarray  # OI known at the candle's close
+    funding: np.ndarray
+    consume_low: np.ndarray  # low used to consume long levels (mark low when given)
+    consume_high: np.ndarray
+    taker_buy_share: np.ndarray  # taker buy volume / volume, NaN if not given
+
+
+@dataclass
+class ModelInputs:
+    """Everything the state machine needs. Shapes: n candles, L levels per candle, G decay groups."""
+
+    dates_ns: np.ndarray  # int64 [n]
+    ref_price: np.ndarray  # float64 [n], last valid close (clusters are measured from it)
+    entry: np.ndarray  # float64 [n, 3]: close, high, low
+    seed_usd: np.ndarray  # float64 [n, 2]
+    long_share: np.ndarray  # float64 [n]
+    close_frac: np.ndarray  # float64 [n]
+    cons_low: np.ndarray  # float64 [n], +inf where the candle cannot consume
+    cons_high: np.ndarray  # float64 [n], -inf where the candle cannot consume
+    factor: np.ndarray  # float64 [2, K]: liquidation price / entry price
+    effective_leverage: np.ndarray  # float64 [K] after clamping to the bracket's max
+    tier_weight: np.ndarray  # float64 [K], sums to 1
+    entry_weight: np.ndarray  # float64 [3], sums to 1
+    tier_group: np.ndarray  # int64 [K]: decay group of each tier
+    group_half_life_ns: np.ndarray  # float64 [G], inf = no decay
+    window_ns: np.ndarray  # int64 [W]
+    level_price: np.ndarray  # float64 [n, L]
+    level_bucket: np.ndarray  # int32 [n, L], relative to bucket_origin; -1 where the level is void
+    ref_bucket: np.ndarray  # int32 [n], relative; -1 where ref_price is NaN
+    bucket_origin: int  # absolute index of relative bucket 0
+    n_buckets: int
+    bucket_width: float
+    oi_fallback: np.ndarray  # int8 [n]
+    funding_fallback: np.ndarray  # int8 [n]
+    cluster_threshold: float
+
+    @property
+    def n(self) -> int:
+        return len(self.dates_ns)
+
+    @property
+    def n_tiers(self) -> int:
+        return len(self.tier_weight)
+
+    @property
+    def levels_per_candle(self) -> int:
+        return 2 * self.n_tiers * 3
+
+    def level_mass(self, t: int, level: int) -> float:
+        """USD of one level at seeding; the kernels compute the same product in the same order."""
+        side, k, j = self.split_level(level)
+        return self.seed_usd[t, side] * self.tier_weight[k] * self.entry_weight[j]
+
+    def split_level(self, level: int) -> tuple[int, int, int]:
+        per_side = self.n_tiers * 3
+        return level // per_side, (level % per_side) // 3, level % 3
+
+    def bucket_center(self, rel_bucket) -> np.ndarray:
+        """Geometric centre (price) of a relative bucket index."""
+        step = math.log1p(self.bucket_width)
+        return np.exp((np.asarray(rel_bucket, dtype=np.float64) + self.bucket_origin + 0.5) * step)
+
+    def expiry_index(self) -> np.ndarray:
+        """int64 [W, n]: first candle index at which a level seeded at s is out of window w.
+
+        Window w covers candles with date in (date_t − window, date_t], so a level seeded
+        at s expires at the first t with date_t − date_s >= window.
+        """
+        return np.stack([np.searchsorted(self.dates_ns, self.dates_ns + w, side="left") for w in self.window_ns])
+
+    def log_scales(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative log survival per decay group, float64 [G, n] each.
+
+        ``post[g, t]``: log of (closing survival up to and including t) × (decay from
+        candle 0 to t). ``pre[g, t]`` is the same before t's closing (after its decay).
+        A level seeded at s has, at the end of t, ``mass·exp(post[g,t] − post[g,s])``.
+        """
+        log_keep = np.cumsum(np.log1p(-self.close_frac))
+        prev = np.concatenate(([0.0], log_keep[:-1]))
+        elapsed = (self.dates_ns - self.dates_ns[0]).astype(np.float64) if self.n else np.zeros(0)
+        post = np.empty((len(self.group_half_life_ns), self.n))
+        pre = np.empty_like(post)
+        for g, hl in enumerate(self.group_half_life_ns):
+            decay = -math.log(2.0) * elapsed / hl if math.isfinite(hl) else np.zeros(self.n)
+            post[g] = log_keep + decay
+            pre[g] = prev + decay
+        return post, pre
+
+
+def long_share(candles: AlignedCandles, cfg: LiqConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Long side's share of new notional per candle, and the funding-fallback flag.
+
+    Taker buy share when given (takers are the aggressive, mostly leveraged side).
+    Otherwise ``0.5 + 0.5·split_sensitivity·tilt`` with tilt the mean of the close
+    location value ``(2c − h − l)/(h − l)`` and the body ``(c − o)/(h − l)``, both in
+    [−1, 1]. Funding above ``funding_neutral`` means longs pay, so longs are crowded:
+    add ``funding_weight·clip((rate − neutral)/scale, −1, 1)``. Clipped to [0, 1].
+    """
+    o, h, l, c = candles.open, candles.high, candles.low, candles.close
+    rng = h - l
+    with np.errstate(invalid="ignore", divide="ignore"):
+        clv = np.where(rng > 0, (2.0 * c - h - l) / rng, 0.0)
+        body = np.where(rng > 0, (c - o) / rng, 0.0)
+    tilt = np.nan_to_num(0.5 * (clv + body), nan=0.0)
+    share = 0.5 + 0.5 * cfg.split_sensitivity * np.clip(tilt, -1.0, 1.0)
+    taker = candles.taker_buy_share
+    share = np.where(np.isfinite(taker), np.clip(taker, 0.0, 1.0), share)
+    funding_ok = np.isfinite(candles.funding)
+    funding_tilt = np.clip((candles.funding - cfg.funding_neutral) / cfg.funding_scale, -1.0, 1.0)
+    share = share + np.where(funding_ok, cfg.funding_weight * funding_tilt, 0.0)
+    return np.clip(share, 0.0, 1.0), (~funding_ok).astype(np.int8)
+
+
+def oi_flow(candles: AlignedCandles, cfg: LiqConfig, valid: np.ndarray):
+    """New notional (quote) and closing fraction per candle, plus the OI-fallback flag.
+
+    OI counts as known at t when both the open and the close values are finite and > 0
+    (zero OI is a broken feed, not an empty market). Elsewhere the volume proxy seeds
+    and nothing is closed: the window cut-off bounds how long such levels live.
+    """
+    oi0, oi1 = candles.oi_open_usd, candles.oi_close_usd
+    have_oi = np.isfinite(oi0) & np.isfinite(oi1) & (oi0 > 0) & (oi1 > 0)
+    delta = np.where(have_oi, oi1 - oi0, 0.0)
+    volume_usd = np.where(np.isfinite(candles.volume) & (candles.volume > 0), candles.volume * candles.close, 0.0)
+    proxy = cfg.volume_proxy_share * np.nan_to_num(volume_usd, nan=0.0)
+    new_usd = np.where(have_oi, np.maximum(delta, 0.0), proxy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        close_frac = np.where(have_oi & (delta < 0), -delta / np.where(have_oi, oi0, 1.0), 0.0)
+    close_frac = np.clip(close_frac, 0.0, MAX_CLOSE_FRAC)
+    new_usd = np.where(valid, new_usd, 0.0)
+    return new_usd, close_frac, (~have_oi).astype(np.int8)
+
+
+def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> ModelInputs:
+    """Apply the model rules to aligned candles."""
+    n = len(candles.dates_ns)
+    o, h, l, c = candles.open, candles.high, candles.low, candles.close
+    finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(l) & np.isfinite(c)
+    valid = finite & (o > 0) & (h > 0) & (l > 0) & (c > 0)
+    # A high below the body (or low above it) is a broken candle; widen rather than drop it.
+    hi = np.where(valid, np.fmax(h, np.fmax(o, c)), np.nan)
+    lo = np.where(valid, np.fmin(l, np.fmin(o, c)), np.nan)
+    cl = np.where(valid, c, np.nan)
+    fixed = AlignedCandles(**{**candles.__dict__, "high": hi, "low": lo, "close": cl})
+
+    share, funding_fallback = long_share(fixed, cfg)
+    new_usd, close_frac, oi_fallback = oi_flow(fixed, cfg, valid)
+    close_frac = np.where(valid, close_frac, 0.0)
+    new_usd = new_usd * cfg.liquidatable_share
+    seed_usd = np.stack([new_usd * share, new_usd * (1.0 - share)], axis=1)
+
+    cons_low = np.where(valid & np.isfinite(candles.consume_low), candles.consume_low, lo)
+    cons_high = np.where(valid & np.isfinite(candles.consume_high), candles.consume_high, hi)
+    cons_low = np.where(np.isfinite(cons_low), cons_low, np.inf)
+    cons_high = np.where(np.isfinite(cons_high), cons_high, -np.inf)
+
+    n_tiers = len(cfg.leverage_tiers)
+    factor = np.empty((2, n_tiers))
+    eff_lev = np.empty(n_tiers)
+    for side_i, side in enumerate(SIDES):
+        for k, lev in enumerate(cfg.leverage_tiers):
+            factor[side_i, k], eff_lev[k] = liquidation_factor(
+                lev, side=side, table=table, notional=cfg.position_notional_usd
+            )
+    hl = np.asarray(cfg.half_life_ns, dtype=np.float64)
+    groups, tier_group = np.unique(hl, return_inverse=True)
+
+    entry = np.stack([cl, hi, lo], axis=1)
+    # level_price[t, side, k, j] = entry[t, j] * factor[side, k], flattened to [n, L]
+    level_price = (entry[:, None, None, :] * factor[None, :, :, None]).reshape(n, -1)
+    ref_price = _ffill(cl)
+
+    step = math.log1p(cfg.bucket_width)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        abs_bucket = np.floor(np.log(level_price) / step)
+        ref_abs = np.floor(np.log(ref_price) / step)
+    tier_w = np.asarray(cfg.normalized_leverage_weights)
+    entry_w = np.asarray(cfg.normalized_entry_weights)
+    side_of_level = np.repeat([0, 1], n_tiers * 3)
+    level_weight = np.tile(np.repeat(tier_w, 3) * np.tile(entry_w, n_tiers), 2)
+    mass = seed_usd[:, side_of_level] * level_weight[None, :]
+    live = np.isfinite(abs_bucket) & (mass > 0)
+    finite_b = np.concatenate([abs_bucket[live], ref_abs[np.isfinite(ref_abs)]])
+    if finite_b.size:
+        origin, top = int(finite_b.min()), int(finite_b.max())
+    else:
+        origin, top = 0, 0
+    n_buckets = top - origin + 1
+    if n_buckets > MAX_BUCKETS:
+        raise DataError(
+            f"prices span {math.exp(origin * step):.3g} to {math.exp(top * step):.3g}, which needs "
+            f"{n_buckets} buckets at bucket_width={cfg.bucket_width}; check the price columns for "
+            "garbage values, or raise bucket_width."
+        )
+    level_bucket = np.where(live, abs_bucket - origin, -1).astype(np.int32)
+    ref_bucket = np.where(np.isfinite(ref_abs), ref_abs - origin, -1).astype(np.int32)
+
+    return ModelInputs(
+        dates_ns=candles.dates_ns,
+        ref_price=ref_price,
+        entry=entry,
+        seed_usd=seed_usd,
+        long_share=share,
+        close_frac=close_frac,
+        cons_low=cons_low,
+        cons_high=cons_high,
+        factor=factor,
+        effective_leverage=eff_lev,
+        tier_weight=tier_w,
+        entry_weight=entry_w,
+        tier_group=tier_group.astype(np.int64),
+        group_half_life_ns=groups,
+        window_ns=np.asarray(cfg.window_ns, dtype=np.int64),
+        level_price=np.ascontiguousarray(level_price),
+        level_bucket=np.ascontiguousarray(level_bucket),
+        ref_bucket=ref_bucket,
+        bucket_origin=origin,
+        n_buckets=n_buckets,
+        bucket_width=cfg.bucket_width,
+        oi_fallback=oi_fallback,
+        funding_fallback=funding_fallback,
+        cluster_threshold=cfg.cluster_threshold,
+    )
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    idx = np.where(np.isfinite(values), np.arange(len(values)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    out = np.where(idx >= 0, values[np.maximum(idx, 0)], np.nan)
+    return out
