@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,24 +28,79 @@ class RawResult:
     seeded: np.ndarray
 
 
-def crossings(inputs: ModelInputs, horizon: np.ndarray) -> np.ndarray:
+def _chunks(n: int, spans: np.ndarray, n_chunks: int) -> list[tuple[int, int, int]]:
+    """Split [0, n) into (begin, report_from, end) chunks for parallel runs.
+
+    A chunk reports candles [report_from, end) and starts simulating at ``begin``, the
+    first seed still inside some window at ``report_from``: older seeds have expired
+    from every window by then, so the state there equals the full run's.
+    """
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+    horizon = np.maximum.accumulate(spans)  # expiry index of the longest window
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        begin = int(np.searchsorted(horizon, a, side="right"))
+        out.append((min(begin, int(a)), int(a), int(b)))
+    return out
+
+
+def _n_chunks(n: int, longest: int, chunks: int | None) -> int:
+    if chunks is not None:
+        return max(1, int(chunks))
+    # Each chunk repeats one longest window of warm-up; only worth it when that is small.
+    return max(1, min(os.cpu_count() or 1, n // (8 * max(longest, 1))))
+
+
+def _map(func, items, workers):
+    if workers == 1 or len(items) == 1:
+        return [func(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # kernels release the GIL
+        return list(pool.map(func, items))
+
+
+def crossings(inputs: ModelInputs, horizon: np.ndarray, *, chunks: int | None = None) -> np.ndarray:
     """int32 [n, L]: first candle crossing each level before ``horizon[s]`` (else n)."""
     n = inputs.n
     span = int(np.max(horizon - np.arange(n) - 1)) if n else 0
     n_log = max(1, span.bit_length())
-    return kernels.first_crossing_nb(
-        inputs.level_price, inputs.level_bucket, inputs.n_tiers * 3,
-        inputs.cons_low, inputs.cons_high, horizon.astype(np.int64), n_log,
+    workers = _n_chunks(n, span, chunks)
+    mins, maxs = _map(lambda args: kernels.sparse_table_nb(*args),
+                      [(inputs.cons_low, n_log, False), (inputs.cons_high, n_log, True)], min(workers, 2))
+    bounds = np.linspace(0, n, workers + 1).astype(np.int64)
+    parts = _map(
+        lambda ab: kernels.first_crossing_nb(
+            inputs.level_price, inputs.level_bucket, inputs.n_tiers * 3, mins, maxs,
+            horizon.astype(np.int64), n_log, int(ab[0]), int(ab[1]),
+        ),
+        list(zip(bounds[:-1], bounds[1:])), workers,
     )
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def run_fast(inputs: ModelInputs) -> RawResult:
+def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
+    """Run the engine; ``chunks`` forces the number of parallel time chunks (tests)."""
+    n = inputs.n
     expiry = inputs.expiry_index()
-    cross = crossings(inputs, expiry.max(axis=0))
+    horizon = expiry.max(axis=0) if n else np.zeros(0, np.int64)
+    longest = int(np.max(horizon - np.arange(n))) if n else 0
+    n_chunks = _n_chunks(n, longest, chunks)
+    cross = crossings(inputs, horizon, chunks=n_chunks)
     post, pre = inputs.log_scales()
-    out, conf, ledger, seeded = kernels.engine_nb(
-        inputs.ref_bucket, inputs.level_bucket, inputs.seed_usd, inputs.tier_weight,
-        inputs.entry_weight, inputs.tier_group, cross, expiry, post, pre,
-        inputs.n_buckets, inputs.cluster_threshold,
-    )
+
+    def run(chunk):
+        begin, _, end = chunk
+        return kernels.engine_nb(
+            inputs.ref_bucket[begin:end], inputs.level_bucket[begin:end], inputs.seed_usd[begin:end],
+            inputs.tier_weight, inputs.entry_weight, inputs.tier_group, cross[begin:end],
+            expiry[:, begin:end], post[:, begin:end], pre[:, begin:end],
+            inputs.n_buckets, inputs.cluster_threshold, begin,
+        )
+
+    plan = _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)]
+    parts = _map(run, plan, n_chunks)
+    if len(parts) == 1:
+        return RawResult(*parts[0])
+    # Keep each chunk's reported candles; its warm-up belongs to the chunk before it.
+    pieces = [[p[i][..., report - begin:] for p, (begin, report, _) in zip(parts, plan)] for i in range(4)]
+    out, conf, ledger, seeded = (np.concatenate(x, axis=-1) for x in pieces)
     return RawResult(out=out, conf=conf, ledger=ledger, seeded=seeded)

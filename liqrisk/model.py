@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liqrisk.config import LiqConfig
+from liqrisk.core import kernels
 from liqrisk.errors import DataError
 from liqrisk.liquidation import liquidation_factor
 from liqrisk.tiers import TierTable
@@ -100,9 +101,9 @@ class ModelInputs:
         return 2 * self.n_tiers * 3
 
     def level_mass(self, t: int, level: int) -> float:
-        """USD of one level at seeding; the kernels compute the same product in the same order."""
+        """USD of one level at seeding: the side's new USD × tier share × entry-point share."""
         side, k, j = self.split_level(level)
-        return self.seed_usd[t, side] * self.tier_weight[k] * self.entry_weight[j]
+        return self.seed_usd[t, side] * (self.tier_weight[k] * self.entry_weight[j])
 
     def split_level(self, level: int) -> tuple[int, int, int]:
         per_side = self.n_tiers * 3
@@ -218,26 +219,24 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
     hl = np.asarray(cfg.half_life_ns, dtype=np.float64)
     groups, tier_group = np.unique(hl, return_inverse=True)
 
-    entry = np.stack([cl, hi, lo], axis=1)
-    # level_price[t, side, k, j] = entry[t, j] * factor[side, k], flattened to [n, L]
-    level_price = (entry[:, None, None, :] * factor[None, :, :, None]).reshape(n, -1)
+    entry = np.ascontiguousarray(np.stack([cl, hi, lo], axis=1))
     ref_price = _ffill(cl)
-
     step = math.log1p(cfg.bucket_width)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        abs_bucket = np.floor(np.log(level_price) / step)
-        ref_abs = np.floor(np.log(ref_price) / step)
     tier_w = np.asarray(cfg.normalized_leverage_weights)
     entry_w = np.asarray(cfg.normalized_entry_weights)
-    side_of_level = np.repeat([0, 1], n_tiers * 3)
-    level_weight = np.tile(np.repeat(tier_w, 3) * np.tile(entry_w, n_tiers), 2)
-    mass = seed_usd[:, side_of_level] * level_weight[None, :]
-    live = np.isfinite(abs_bucket) & (mass > 0)
-    finite_b = np.concatenate([abs_bucket[live], ref_abs[np.isfinite(ref_abs)]])
-    if finite_b.size:
-        origin, top = int(finite_b.min()), int(finite_b.max())
-    else:
-        origin, top = 0, 0
+    level_share = np.tile(np.repeat(tier_w, 3) * np.tile(entry_w, n_tiers), 2)
+    level_price, abs_bucket, live, b_min, b_max = kernels.build_levels_nb(
+        entry, np.ascontiguousarray(factor), np.ascontiguousarray(seed_usd), level_share, 1.0 / step
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref_abs = np.floor(np.log(ref_price) / step)
+    ref_ok = np.isfinite(ref_abs)
+    lows = [int(b_min)] if live.any() else []
+    highs = [int(b_max)] if live.any() else []
+    if ref_ok.any():
+        lows.append(int(ref_abs[ref_ok].min()))
+        highs.append(int(ref_abs[ref_ok].max()))
+    origin, top = (min(lows), max(highs)) if lows else (0, 0)
     n_buckets = top - origin + 1
     if n_buckets > MAX_BUCKETS:
         raise DataError(
@@ -246,7 +245,7 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
             "garbage values, or raise bucket_width."
         )
     level_bucket = np.where(live, abs_bucket - origin, -1).astype(np.int32)
-    ref_bucket = np.where(np.isfinite(ref_abs), ref_abs - origin, -1).astype(np.int32)
+    ref_bucket = np.where(ref_ok, np.nan_to_num(ref_abs) - origin, -1).astype(np.int32)
 
     return ModelInputs(
         dates_ns=candles.dates_ns,

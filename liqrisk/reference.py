@@ -8,13 +8,22 @@ engine (``liqrisk.engine``) must agree with it to 1e-9 relative; the tests check
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from liqrisk.core.kernels import CLOSED, DECAYED, EST, EXPIRED, N_SLOTS, NEAR_BUCKET, NEAR_USD, OUTSTANDING
-from liqrisk.core.kernels import STRONG_BUCKET, STRONG_USD, TIE_RTOL
+from liqrisk.core.kernels import (
+    CLOSED,
+    DECAYED,
+    EST,
+    EXPIRED,
+    N_SLOTS,
+    NEAR_BUCKET,
+    NEAR_USD,
+    OUTSTANDING,
+    STRONG_BUCKET,
+    STRONG_USD,
+    TIE_RTOL,
+)
 from liqrisk.engine import RawResult
 from liqrisk.model import ModelInputs
 
@@ -133,8 +142,13 @@ def run_reference(inputs: ModelInputs) -> RawResult:
             best = 0.0
             in_all = np.all(books[:, side] > 0, axis=0)
             for b in _side_order(in_all, rb, side):
-                score = math.exp(sum(math.log(books[w, side, b] / tops[w]) for w in range(n_win)) / n_win)
-                if score > best * (1.0 + TIE_RTOL):
-                    best = score
-                    conf[side, 0, t], conf[side, 1, t] = score, b
+                # Score = geometric mean of each window's USD over its strongest bucket;
+                # compared as the product (score ** W), ties to the nearer bucket.
+                prod = 1.0
+                for w in range(n_win):
+                    prod *= books[w, side, b] / tops[w]
+                if prod > best * (1.0 + TIE_RTOL) ** n_win:
+                    best = prod
+                    conf[side, 1, t] = b
+            conf[side, 0, t] = best ** (1.0 / n_win)
     return RawResult(out=out, conf=conf, ledger=ledger, seeded=seeded)

@@ -21,10 +21,16 @@ except ImportError:  # pragma: no cover - exercised only without numba
     HAVE_NUMBA = False
 
 
-def jit(func):
-    """``numba.njit(cache=True)`` when available, else the function itself."""
+def jit(func=None, *, inline: bool = False):
+    """``numba.njit(cache=True)`` when available, else the function itself.
+
+    ``inline=True`` inlines a small helper into its callers at numba-IR level; hot
+    helpers that take many arrays cost more to call than to run.
+    """
+    if func is None:
+        return lambda f: jit(f, inline=inline)
     if HAVE_NUMBA:
-        return _njit(cache=True, nogil=True)(func)
+        return _njit(cache=True, nogil=True, inline="always" if inline else "never")(func)
     warnings.warn(
         f"numba is not available: {func.__name__} runs as plain Python and is ~1000x slower.",
         PerformanceWarning,

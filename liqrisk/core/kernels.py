@@ -57,18 +57,19 @@ def sparse_table_nb(values, n_log, use_max):
 
 
 @jit
-def first_crossing_nb(level_price, level_bucket, per_side, cons_low, cons_high, horizon, n_log):
-    """First candle that crosses each level, or n if none before ``horizon[s]``.
+def first_crossing_nb(level_price, level_bucket, per_side, mins, maxs, horizon, n_log, s0, s1):
+    """First candle crossing each level seeded in [s0, s1), or n if none before ``horizon[s]``.
 
-    Binary lifting over sparse tables: from s + 1, jump over every power-of-two block
-    whose min low (max high) stays on the safe side of the level, so each level costs
-    O(log window) instead of a scan. ``n_log`` must satisfy 2**n_log > max horizon span.
+    Binary lifting over sparse tables (``mins`` of consumption lows, ``maxs`` of highs,
+    from ``sparse_table_nb``): from s + 1, jump over every power-of-two block that
+    stays on the safe side of the level, so each level costs O(log window) instead of
+    a scan. ``n_log`` must satisfy 2**n_log > the longest horizon span. Returns int32
+    [s1 − s0, L] of global candle indices.
     """
-    n, n_levels = level_price.shape
-    mins = sparse_table_nb(cons_low, n_log, False)
-    maxs = sparse_table_nb(cons_high, n_log, True)
-    out = np.full((n, n_levels), n, dtype=np.int32)
-    for s in range(n):
+    n = level_price.shape[0]
+    n_levels = level_price.shape[1]
+    out = np.full((s1 - s0, n_levels), n, dtype=np.int32)
+    for s in range(s0, s1):
         a = s + 1
         b = horizon[s]
         if a >= b:
@@ -89,11 +90,11 @@ def first_crossing_nb(level_price, level_bucket, per_side, cons_low, cons_high, 
                     if pos + step <= b and maxs[j, pos] < p:
                         pos += step
             if pos < b:
-                out[s, lv] = pos
+                out[s - s0, lv] = pos
     return out
 
 
-@jit
+@jit(inline=True)
 def _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, b, amount):
     stored[w, side, g, b] -= amount
     total[w, side, g] -= amount
@@ -107,18 +108,72 @@ def _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, b, amount):
         total[w, side, g] = 0.0
 
 
-@jit
-def _bucket_usd_nb(stored, w, side, b, scale):
-    m = 0.0
-    for g in range(scale.shape[0]):
-        m += stored[w, side, g, b] * scale[g]
+@jit(inline=True)
+def _bucket_usd_nb(book, b, scale):
+    """USD in bucket b of one (window, side) book [G, n_buckets], clipped at 0."""
+    if scale.shape[0] == 1:  # the default: one decay group, no inner loop
+        m = book[0, b] * scale[0]
+    else:
+        m = 0.0
+        for g in range(scale.shape[0]):
+            m += book[g, b] * scale[g]
     return m if m > 0.0 else 0.0
+
+
+@jit(inline=True)
+def _usd_at_nb(stored, w, side, b, scale):
+    """``_bucket_usd_nb`` on the full [W, 2, G, n_buckets] array, without making a view."""
+    if scale.shape[0] == 1:
+        m = stored[w, side, 0, b] * scale[0]
+    else:
+        m = 0.0
+        for g in range(scale.shape[0]):
+            m += stored[w, side, g, b] * scale[g]
+    return m if m > 0.0 else 0.0
+
+
+@jit
+def _scan_row_nb(row, first, last, step, cluster_threshold, rec_b, rec_m):
+    """Strongest value, and the nearest cluster and strongest bucket (nearest first).
+
+    Walks once from ``first`` to ``last`` by ``step`` (away from the price) over a row
+    of bucket values (negative rounding residue counts as 0). The first bucket whose
+    value reaches any level X is a new running maximum (a "record"), so the nearest
+    bucket above ``threshold·top`` and the nearest within TIE_RTOL of ``top`` are both
+    among the records, found after the walk. ``rec_b``/``rec_m`` are scratch space.
+    Returns (top, near_bucket, near_value, strong_bucket, strong_value).
+    """
+    n_rec = 0
+    top = 0.0
+    b = first
+    while True:
+        m = row[b]
+        if m > top:
+            top = m
+            rec_b[n_rec] = b
+            rec_m[n_rec] = m
+            n_rec += 1
+        if b == last:
+            break
+        b += step
+    if top <= 0.0:
+        return 0.0, -1, 0.0, -1, 0.0
+    near_b = -1
+    near_m = 0.0
+    for i in range(n_rec):
+        m = rec_m[i]
+        if near_b < 0 and m >= cluster_threshold * top * (1.0 - TIE_RTOL):
+            near_b = rec_b[i]
+            near_m = m
+        if m >= top * (1.0 - TIE_RTOL):
+            return top, near_b, near_m, rec_b[i], m
+    return top, near_b, near_m, -1, 0.0  # unreachable: the last record is the top
 
 
 @jit
 def engine_nb(
     ref_bucket, level_bucket, seed_usd, tier_weight, entry_weight, tier_group,
-    cross, expiry, post, pre, n_buckets, cluster_threshold,
+    cross, expiry, post, pre, n_buckets, cluster_threshold, offset,
 ):
     """Run the state machine over all candles and windows.
 
@@ -132,12 +187,26 @@ def engine_nb(
     ``stored·exp(post[g, t] − base[g])`` at t, because closing and decay multiply every
     level of a group by the same factor. Removing a level subtracts exactly what was
     added. Returns ``(out[W, 2, 6, n], conf[2, 2, n], ledger[W, 3, n], seeded[n])``.
+
+    Chunks: the arrays may be a slice of candles starting at global index ``offset``;
+    ``cross`` and ``expiry`` hold global indices and are re-based here. With a hard
+    window cut-off, a chunk that starts one longest window before the first candle it
+    reports reproduces the full run's state there (``liqrisk.engine`` relies on it).
     """
     n, n_levels = level_bucket.shape
     n_tiers = tier_weight.shape[0]
     per_side = n_tiers * 3
     n_win = expiry.shape[0]
     n_groups = post.shape[0]
+    # Per level index: side, decay group and USD share; integer division is slow in hot loops.
+    lv_side = np.empty(n_levels, dtype=np.int64)
+    lv_group = np.empty(n_levels, dtype=np.int64)
+    lv_share = np.empty(n_levels)
+    for lv in range(n_levels):
+        k = (lv % per_side) // 3
+        lv_side[lv] = lv // per_side
+        lv_group[lv] = tier_group[k]
+        lv_share[lv] = tier_weight[k] * entry_weight[lv % 3]
 
     out = np.full((n_win, 2, N_SLOTS, n), np.nan)
     conf = np.full((2, 2, n), np.nan)
@@ -148,17 +217,19 @@ def engine_nb(
     starts = np.zeros(n + 1, dtype=np.int64)
     for s in range(n):
         for lv in range(n_levels):
-            if level_bucket[s, lv] >= 0 and cross[s, lv] < n:
-                starts[cross[s, lv] + 1] += 1
+            if level_bucket[s, lv] >= 0 and cross[s, lv] - offset < n:
+                starts[cross[s, lv] - offset + 1] += 1
     for t in range(n):
         starts[t + 1] += starts[t]
-    events = np.empty(starts[n], dtype=np.int64)
+    ev_seed = np.empty(starts[n], dtype=np.int64)
+    ev_level = np.empty(starts[n], dtype=np.int64)
     fill = starts[:n].copy()
     for s in range(n):
         for lv in range(n_levels):
-            if level_bucket[s, lv] >= 0 and cross[s, lv] < n:
-                u = cross[s, lv]
-                events[fill[u]] = s * n_levels + lv
+            if level_bucket[s, lv] >= 0 and cross[s, lv] - offset < n:
+                u = cross[s, lv] - offset
+                ev_seed[fill[u]] = s
+                ev_level[fill[u]] = lv
                 fill[u] += 1
 
     stored = np.zeros((n_win, 2, n_groups, n_buckets))
@@ -171,9 +242,19 @@ def engine_nb(
     base = np.zeros(n_groups)
     exp_ptr = np.zeros(n_win, dtype=np.int64)
     scale = np.empty(n_groups)
+    pre_scale = np.empty(n_groups)
+    # unit[s, g] = exp(base[g] − post[g, s]): a seed candle's stored units per USD.
+    unit = np.zeros((n, n_groups))
     side_max = np.zeros((n_win, 2))
+    tie_pow = (1.0 + TIE_RTOL) ** n_win
+    rec_b = np.empty(n_buckets, dtype=np.int64)
+    rec_m = np.empty(n_buckets)
+    mixed = np.zeros(n_buckets)
+    conf_k = np.empty(n_win)
 
     for t in range(n):
+        for g in range(n_groups):
+            pre_scale[g] = np.exp(pre[g, t] - base[g])
         for w in range(n_win):
             if t > 0:
                 for side in range(2):
@@ -184,39 +265,36 @@ def engine_nb(
                                 np.exp(post[g, t - 1] - base[g]) - np.exp(pre[g, t] - base[g])
                             )
             # Expire: every seed candle whose window has passed, in seed order.
-            while exp_ptr[w] < n and expiry[w, exp_ptr[w]] <= t:
+            while exp_ptr[w] < n and expiry[w, exp_ptr[w]] - offset <= t:
                 s = exp_ptr[w]
-                end = expiry[w, s]
+                end = expiry[w, s] - offset
                 for lv in range(n_levels):
                     b = level_bucket[s, lv]
-                    if b < 0 or cross[s, lv] < end:
+                    if b < 0 or cross[s, lv] - offset < end:
                         continue  # void, or consumed while in the window
-                    side = lv // per_side
-                    k = (lv % per_side) // 3
-                    g = tier_group[k]
-                    m = seed_usd[s, side] * tier_weight[k] * entry_weight[lv % 3]
-                    ledger[w, EXPIRED, t] += m * np.exp(pre[g, t] - post[g, s])
-                    _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, b, m * np.exp(base[g] - post[g, s]))
+                    side = lv_side[lv]
+                    g = lv_group[lv]
+                    amount = seed_usd[s, side] * lv_share[lv] * unit[s, g]
+                    ledger[w, EXPIRED, t] += amount * pre_scale[g]
+                    _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, b, amount)
                 exp_ptr[w] += 1
             # Consume: levels first crossed by this candle's wick, if still in the window.
             est_long = 0.0
             est_short = 0.0
             for e in range(starts[t], starts[t + 1]):
-                s = events[e] // n_levels
-                lv = events[e] % n_levels
-                if expiry[w, s] <= t:
+                s = ev_seed[e]
+                lv = ev_level[e]
+                if expiry[w, s] - offset <= t:
                     continue
-                side = lv // per_side
-                k = (lv % per_side) // 3
-                g = tier_group[k]
-                m = seed_usd[s, side] * tier_weight[k] * entry_weight[lv % 3]
-                usd = m * np.exp(pre[g, t] - post[g, s])
+                side = lv_side[lv]
+                g = lv_group[lv]
+                amount = seed_usd[s, side] * lv_share[lv] * unit[s, g]
+                usd = amount * pre_scale[g]
                 if side == 0:
                     est_long += usd
                 else:
                     est_short += usd
-                _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, level_bucket[s, lv],
-                           m * np.exp(base[g] - post[g, s]))
+                _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, level_bucket[s, lv], amount)
             out[w, 0, EST, t] = est_long
             out[w, 1, EST, t] = est_short
             for side in range(2):
@@ -231,23 +309,24 @@ def engine_nb(
                 f = np.exp(post[g, t] - base[g])
                 stored[:, :, g, :] *= f
                 total[:, :, g] *= f
+                unit[:t, g] *= f
                 base[g] = post[g, t]
             scale[g] = np.exp(post[g, t] - base[g])
+            unit[t, g] = np.exp(base[g] - post[g, t])
 
         # Seed: levels opened during t; consumable from t + 1 on.
         for lv in range(n_levels):
             b = level_bucket[t, lv]
             if b < 0:
                 continue
-            side = lv // per_side
-            k = (lv % per_side) // 3
-            g = tier_group[k]
-            m = seed_usd[t, side] * tier_weight[k] * entry_weight[lv % 3]
+            side = lv_side[lv]
+            g = lv_group[lv]
+            m = seed_usd[t, side] * lv_share[lv]
             seeded[t] += m
-            unit = m * np.exp(base[g] - post[g, t])
+            amount = m * unit[t, g]
             for w in range(n_win):
-                stored[w, side, g, b] += unit
-                total[w, side, g] += unit
+                stored[w, side, g, b] += amount
+                total[w, side, g] += amount
                 cnt_g[w, side, g, b] += 1
                 cnt[w, side, b] += 1
                 alive[w, side, g] += 1
@@ -287,33 +366,29 @@ def engine_nb(
                     step = 1
                 if (last - first) * step < 0:
                     continue
-                top = 0.0
-                b = first
-                while True:
-                    m = _bucket_usd_nb(stored, w, side, b, scale)
-                    if m > top:
-                        top = m
-                    if b == last:
-                        break
-                    b += step
+                if n_groups == 1:
+                    # Stored units are USD times one common factor: scan them directly.
+                    row = stored[w, side, 0]
+                    unit_usd = scale[0]
+                else:
+                    row = mixed
+                    b = first
+                    while True:
+                        mixed[b] = _bucket_usd_nb(stored[w, side], b, scale)
+                        if b == last:
+                            break
+                        b += step
+                    unit_usd = 1.0
+                top, nb_, nm_, sb_, sm_ = _scan_row_nb(row, first, last, step, cluster_threshold, rec_b, rec_m)
+                top *= unit_usd
+                nm_ *= unit_usd
+                sm_ *= unit_usd
                 side_max[w, side] = top
-                if top <= 0.0:
-                    continue
-                near_found = False
-                b = first
-                while True:
-                    m = _bucket_usd_nb(stored, w, side, b, scale)
-                    if not near_found and m >= cluster_threshold * top * (1.0 - TIE_RTOL):
-                        out[w, side, NEAR_BUCKET, t] = b
-                        out[w, side, NEAR_USD, t] = m
-                        near_found = True
-                    if m >= top * (1.0 - TIE_RTOL):
-                        out[w, side, STRONG_BUCKET, t] = b
-                        out[w, side, STRONG_USD, t] = m
-                        break
-                    if b == last:
-                        break
-                    b += step
+                if top > 0.0:
+                    out[w, side, NEAR_BUCKET, t] = nb_
+                    out[w, side, NEAR_USD, t] = nm_
+                    out[w, side, STRONG_BUCKET, t] = sb_
+                    out[w, side, STRONG_USD, t] = sm_
 
         # Confluence: the bucket where every window's normalised USD is jointly highest.
         if n_win >= 2:
@@ -340,25 +415,27 @@ def engine_nb(
                     step = 1
                 if (last - first) * step < 0:
                     continue
+                # Product of normalised USD across windows; its W-th root is the score.
+                # Each factor is <= 1, so a bucket whose first factor cannot beat the
+                # best product is skipped without reading the other windows.
                 best = 0.0
+                need = 0.0
+                for w in range(n_win):
+                    conf_k[w] = 1.0 / side_max[w, side]
                 b = first
                 while True:
-                    acc = 0.0
-                    for w in range(n_win):
-                        m = _bucket_usd_nb(stored, w, side, b, scale)
-                        if m <= 0.0:
-                            acc = -np.inf
-                            break
-                        acc += np.log(m / side_max[w, side])
-                    if acc > -np.inf:
-                        score = np.exp(acc / n_win)
-                        if score > best * (1.0 + TIE_RTOL):
-                            best = score
-                            conf[side, 0, t] = score
+                    prod = _usd_at_nb(stored, 0, side, b, scale) * conf_k[0]
+                    if prod > need:
+                        for w in range(1, n_win):
+                            prod *= _usd_at_nb(stored, w, side, b, scale) * conf_k[w]
+                        if prod > need:
+                            best = prod
+                            need = best * tie_pow
                             conf[side, 1, t] = b
                     if b == last:
                         break
                     b += step
+                conf[side, 0, t] = best ** (1.0 / n_win)
     return out, conf, ledger, seeded
 
 
@@ -384,8 +461,43 @@ def dense_heatmap_nb(level_bin, level_bucket, seed_usd, tier_weight, entry_weigh
             side = lv // per_side
             k = (lv % per_side) // 3
             g = tier_group[k]
-            m = seed_usd[s, side] * tier_weight[k] * entry_weight[lv % 3]
+            m = seed_usd[s, side] * (tier_weight[k] * entry_weight[lv % 3])
             end = min(cross[s, lv], expiry[s], t1)
             for t in range(max(s, t0), end):
                 heat[side, t - t0, pb] += m * np.exp(post[g, t] - post[g, s])
     return heat
+
+
+@jit
+def build_levels_nb(entry, factor, seed_usd, level_share, inv_log_step):
+    """Level prices and absolute log-price buckets, one pass over [n, L].
+
+    ``price[t, l] = entry[t, j] · factor[side, k]``; bucket ``floor(ln(price)/ln(1+w))``.
+    A level is void (bucket flag False) when its USD is zero or its price is not a
+    positive finite number. Returns (price [n, L], abs_bucket int64 [n, L], live bool
+    [n, L], min and max absolute bucket among live levels).
+    """
+    n = entry.shape[0]
+    n_tiers = factor.shape[1]
+    n_levels = 2 * n_tiers * 3
+    price = np.empty((n, n_levels))
+    bucket = np.zeros((n, n_levels), dtype=np.int64)
+    live = np.zeros((n, n_levels), dtype=np.bool_)
+    b_min = np.iinfo(np.int64).max
+    b_max = np.iinfo(np.int64).min
+    for t in range(n):
+        for side in range(2):
+            for k in range(n_tiers):
+                for j in range(3):
+                    lv = side * n_tiers * 3 + k * 3 + j
+                    p = entry[t, j] * factor[side, k]
+                    price[t, lv] = p
+                    if seed_usd[t, side] * level_share[lv] > 0.0 and p > 0.0 and np.isfinite(p):
+                        b = np.int64(np.floor(np.log(p) * inv_log_step))
+                        bucket[t, lv] = b
+                        live[t, lv] = True
+                        if b < b_min:
+                            b_min = b
+                        if b > b_max:
+                            b_max = b
+    return price, bucket, live, b_min, b_max

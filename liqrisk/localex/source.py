@@ -69,10 +69,11 @@ class ReplaySource:
     """
 
     def __init__(self, datadir: Path | str, exchange: str = "binance"):
+        self.root = exchange_dir(Path(datadir), exchange)
+        # freqtrade is slow to import; only once the folder is known to exist.
         from freqtrade.data.history.datahandlers import get_datahandler
         from freqtrade.enums import TradingMode
 
-        self.root = exchange_dir(Path(datadir), exchange)
         self._available: dict[tuple[str, str, str], object] = {}
         for fmt in DATA_FORMATS:
             handler = get_datahandler(self.root, fmt)

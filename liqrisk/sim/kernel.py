@@ -23,8 +23,10 @@ Model, per minute ``m`` (UTC open time ``t``), in ``SUBSTEPS`` sub-steps of equa
 * a cohort is liquidated the moment the mark crosses its liquidation price (long: mark
   <= LP, short: mark >= LP); the liquidation is a market order whose impact moves the
   price, and the kernel re-checks at once: that is a cascade (rounds 250 ms apart);
-* other cohorts close voluntarily at a lifetime drawn at opening (shorter for higher
-  leverage); opens and closes are market orders with a smaller impact;
+* some cohorts carry a stop-loss between entry and LP (a stop-market order on the
+  last price, same impact as a liquidation, so stops cascade too); all others close
+  at a lifetime drawn at opening (shorter for higher leverage); voluntary opens and
+  closes are market orders with a smaller impact;
 * funding settles every 8 h (00, 08, 16 UTC): mean premium of the period plus Binance's
   clamp(0.01% − P, ±0.05%), capped at ±cap.
 """
@@ -74,7 +76,10 @@ P_BG_TURN = 26  # background volume per minute as a share of OI, at average vol
 P_BUCKET_W = 27  # log width of a truth price bucket
 P_RET_CAP = 28  # cap of |1m return| fed into GARCH, in units of sig_bar
 P_SEASON = 29  # amplitude of the hour-of-day volatility profile
-N_PRM = 30
+P_STOP_P = 30  # share of cohorts with a stop-loss
+P_STOP_LO = 31  # the stop sits this share (uniform lo..hi) of the way from entry to LP
+P_STOP_HI = 32
+N_PRM = 34
 
 # Indices of the float state (``sf``).
 S_X = 0
@@ -107,6 +112,8 @@ I_N_FU = 6
 I_N_SN = 7
 I_RING = 8  # write position of the momentum ring
 I_MINUTES = 9  # minutes simulated so far
+I_HTL = 10  # sizes of the long-stop and short-stop heaps
+I_HTS = 11
 N_SI = 12
 
 RING = 256
@@ -114,6 +121,7 @@ RING = 256
 STATUS_OPEN = 0
 STATUS_CLOSED = 1
 STATUS_LIQUIDATED = 2
+STATUS_STOPPED = 3
 
 
 @njit(inline="always")
@@ -246,7 +254,7 @@ def simulate_minutes(
     n_minutes, t0_ms, prm, lev_factor, lev_nominal, lev_cdf, size_cdf,
     sf, si, rng, ring,
     c_side, c_open_ms, c_end_ms, c_status, c_entry, c_lp, c_qty, c_lev_idx, c_size_idx,
-    active, apos, hl_k, hl_i, hs_k, hs_i, hc_k, hc_i,
+    c_stop, c_close_ms, active, apos, hl_k, hl_i, hs_k, hs_i, hc_k, hc_i, htl_k, htl_i, hts_k, hts_i,
     out_fut, out_mark, out_oi, out_index,
     ev_ms, ev_id, ev_mark,
     fu_ms, fu_rate,
@@ -400,6 +408,33 @@ def simulate_minutes(
                     ev_id[si[I_N_EV]] = cid
                     ev_mark[si[I_N_EV]] = mark
                     si[I_N_EV] += 1
+                # Stops trigger on the last price and fill as market orders.
+                while si[I_HTL] > 0 and -htl_k[0] >= last:
+                    cid = htl_i[0]
+                    si[I_HTL] = _heap_pop(htl_k, htl_i, si[I_HTL])
+                    if c_status[cid] != STATUS_OPEN:
+                        continue
+                    c_status[cid] = STATUS_STOPPED
+                    c_end_ms[cid] = t_ev
+                    _deactivate(cid, active, apos, si)
+                    qty = c_qty[cid]
+                    sold_usd += qty * last
+                    sf[S_LONG_USD] -= qty * c_entry[cid]
+                    sf[S_OI] -= qty
+                    vol_qty += qty
+                while si[I_HTS] > 0 and hts_k[0] <= last:
+                    cid = hts_i[0]
+                    si[I_HTS] = _heap_pop(hts_k, hts_i, si[I_HTS])
+                    if c_status[cid] != STATUS_OPEN:
+                        continue
+                    c_status[cid] = STATUS_STOPPED
+                    c_end_ms[cid] = t_ev
+                    _deactivate(cid, active, apos, si)
+                    qty = c_qty[cid]
+                    bought_usd += qty * last
+                    sf[S_SHORT_USD] -= qty * c_entry[cid]
+                    sf[S_OI] -= qty
+                    vol_qty += qty
                 if sold_usd == 0.0 and bought_usd == 0.0:
                     break
                 dlog = (bought_usd - sold_usd) / depth
@@ -455,6 +490,16 @@ def simulate_minutes(
                 active[n_act] = cid
                 apos[cid] = n_act
                 si[I_N_ACT] = n_act + 1
+                c_stop[cid] = np.nan
+                c_close_ms[cid] = open_ms + int(life_ms) + 1
+                if _uniform(rng) < prm[P_STOP_P]:
+                    q = prm[P_STOP_LO] + (prm[P_STOP_HI] - prm[P_STOP_LO]) * _uniform(rng)
+                    stop = last + q * (lp - last)
+                    c_stop[cid] = stop
+                    if side == 0:
+                        si[I_HTL] = _heap_push(htl_k, htl_i, si[I_HTL], -stop, cid)
+                    else:
+                        si[I_HTS] = _heap_push(hts_k, hts_i, si[I_HTS], stop, cid)
                 if side == 0:
                     si[I_HL] = _heap_push(hl_k, hl_i, si[I_HL], -lp, cid)
                     sf[S_LONG_USD] += usd
@@ -463,7 +508,7 @@ def simulate_minutes(
                     si[I_HS] = _heap_push(hs_k, hs_i, si[I_HS], lp, cid)
                     sf[S_SHORT_USD] += usd
                     sf[S_PENDING] -= usd
-                si[I_HC] = _heap_push(hc_k, hc_i, si[I_HC], float(open_ms + int(life_ms) + 1), cid)
+                si[I_HC] = _heap_push(hc_k, hc_i, si[I_HC], float(c_close_ms[cid]), cid)
                 sf[S_OI] += qty
                 vol_qty += qty
                 opened += 1
@@ -495,6 +540,10 @@ def simulate_minutes(
             si[I_HL] = _heap_compact(hl_k, hl_i, si[I_HL], c_status)
         if si[I_HS] > 2 * n_act + 4096:
             si[I_HS] = _heap_compact(hs_k, hs_i, si[I_HS], c_status)
+        if si[I_HTL] > 2 * n_act + 4096:
+            si[I_HTL] = _heap_compact(htl_k, htl_i, si[I_HTL], c_status)
+        if si[I_HTS] > 2 * n_act + 4096:
+            si[I_HTS] = _heap_compact(hts_k, hts_i, si[I_HTS], c_status)
 
         bg = prm[P_BG_TURN] * sf[S_OI] * (sig / sig_bar) * np.exp(0.5 * _normal(rng) - 0.125)
         out_fut[m, 0] = prev_last

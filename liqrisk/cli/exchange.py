@@ -1,0 +1,71 @@
+"""``liqrisk exchange``: serve a freqtrade datadir over Binance USD-M's public REST protocol."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import sys
+
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datadir", default="user_data/data",
+                        help="freqtrade data folder holding binance/futures/ (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)")
+    parser.add_argument("--live", action="store_true",
+                        help="serve the simulator's live market (candles generated up to now) instead of replay")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of --live (default: %(default)s)")
+    parser.add_argument("--faults", default="",
+                        help="failure rates per request, e.g. 429:0.05,500:0.02,timeout:0.01")
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: %(default)s)")
+    parser.add_argument("--fault-delay", type=float, default=15.0,
+                        help="seconds a 'timeout' fault stalls; more than the client's timeout "
+                             "(ccxt: 10 s) (default: %(default)s)")
+    parser.add_argument("--faults-include-startup", action="store_true",
+                        help="also fail /fapi/v1/time and exchangeInfo (exempt by default so clients can start)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+
+
+def _fail(message: str) -> int:
+    print(f"liqrisk exchange: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def start(args: argparse.Namespace) -> int:
+    from liqrisk.errors import LiqriskError
+    from liqrisk.localex.faults import FaultPlan, parse_faults
+    from liqrisk.localex.server import check_loopback, freqtrade_exchange_config, run
+    from liqrisk.localex.source import open_source
+
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port {args.port} is outside 0..65535")
+    if args.fault_delay <= 0:
+        return _fail(f"--fault-delay {args.fault_delay} must be positive")
+    try:
+        check_loopback(args.host)
+        rates = parse_faults(args.faults)
+        source = open_source(args.datadir, live=args.live, seed=args.seed)
+    except (LiqriskError, ValueError) as e:
+        return _fail(str(e))
+    plan = FaultPlan(rates, seed=args.fault_seed, delay_s=args.fault_delay,
+                     include_startup=args.faults_include_startup) if rates else None
+
+    def ready(url: str) -> None:
+        mode = "live" if args.live else "replay"
+        print(f"liqrisk exchange ({mode}, {len(source.pairs)} pairs) listening on {url}", flush=True)
+        print("freqtrade config \"exchange\" section for this server:")
+        print(json.dumps(freqtrade_exchange_config(url), indent=2), flush=True)
+        print("Ctrl-C to stop.", flush=True)
+
+    try:
+        run(source, host=args.host, port=args.port, faults=plan, on_ready=ready, access_log=args.access_log)
+    except ValueError as e:
+        return _fail(str(e))
+    except OSError as e:
+        if e.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            return _fail(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+        raise
+    return 0
