@@ -6,7 +6,7 @@ names with a leading underscore are internal.
 
 from liqrisk.config import LiqConfig
 from liqrisk.errors import ConfigError, DataError, LiqriskError
-from liqrisk.frame import compute_features, feature_columns, run_engine
+from liqrisk.frame import compute_features, feature_columns, required_startup_candles, run_engine
 from liqrisk.liquidation import liquidation_factor, liquidation_price
 from liqrisk.tiers import MarginTier, TierTable, tier_table
 
@@ -18,6 +18,7 @@ __all__ = [
     "MarginTier",
     "compute_features",
     "feature_columns",
+    "required_startup_candles",
     "run_engine",
     "TierTable",
     "liquidation_factor",

@@ -32,14 +32,14 @@ def _chunks(n: int, spans: np.ndarray, n_chunks: int) -> list[tuple[int, int, in
     """Split [0, n) into (begin, report_from, end) chunks for parallel runs.
 
     A chunk reports candles [report_from, end) and starts simulating at ``begin``, the
-    first seed still inside some window at ``report_from``: older seeds have expired
-    from every window by then, so the state there equals the full run's.
+    first seed that leaves its longest window at ``report_from`` or later: older seeds
+    left before, so the state (and the expiry flow at ``report_from``) equals the full run's.
     """
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     horizon = np.maximum.accumulate(spans)  # expiry index of the longest window
     out = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        begin = int(np.searchsorted(horizon, a, side="right"))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        begin = int(np.searchsorted(horizon, a, side="left"))
         out.append((min(begin, int(a)), int(a), int(b)))
     return out
 
@@ -72,7 +72,7 @@ def crossings(inputs: ModelInputs, horizon: np.ndarray, *, chunks: int | None = 
             inputs.level_price, inputs.level_bucket, inputs.n_tiers * 3, mins, maxs,
             horizon.astype(np.int64), n_log, int(ab[0]), int(ab[1]),
         ),
-        list(zip(bounds[:-1], bounds[1:])), workers,
+        list(zip(bounds[:-1], bounds[1:], strict=True)), workers,
     )
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
@@ -101,6 +101,6 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
     if len(parts) == 1:
         return RawResult(*parts[0])
     # Keep each chunk's reported candles; its warm-up belongs to the chunk before it.
-    pieces = [[p[i][..., report - begin:] for p, (begin, report, _) in zip(parts, plan)] for i in range(4)]
+    pieces = [[p[i][..., report - begin:] for p, (begin, report, _) in zip(parts, plan, strict=True)] for i in range(4)]
     out, conf, ledger, seeded = (np.concatenate(x, axis=-1) for x in pieces)
     return RawResult(out=out, conf=conf, ledger=ledger, seeded=seeded)

@@ -336,3 +336,18 @@ def assemble_ledger(raw: RawResult, index: pd.Index, windows) -> pd.DataFrame:
         data[f"decayed_{name}"] = raw.ledger[w, k.DECAYED]
         data[f"outstanding_{name}"] = raw.out[w, 0, k.OUTSTANDING] + raw.out[w, 1, k.OUTSTANDING]
     return pd.DataFrame(data, index=index)
+
+
+def required_startup_candles(config=None, timeframe: str = "5m") -> int:
+    """Candles of history that make the features at the first reported candle exact.
+
+    Features at t use seeds from the longest window; a seed's OI change and funding
+    tilt look back up to the staleness limits, plus one candle for the OI at its open.
+    With at least this much history loaded before t, loading more changes nothing at t
+    (freqtrade's recursive-analysis then shows 0% variance).
+    """
+    cfg = LiqConfig.from_mapping(config)
+    tf = timeframe_to_ns(timeframe)
+    oi_stale = timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness") if cfg.oi_max_staleness else 3 * tf
+    lookback = max(cfg.window_ns) + max(oi_stale, timeframe_to_ns(cfg.funding_max_staleness)) + 2 * tf
+    return int(-(-lookback // tf))

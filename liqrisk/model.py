@@ -150,10 +150,10 @@ def long_share(candles: AlignedCandles, cfg: LiqConfig) -> tuple[np.ndarray, np.
     [−1, 1]. Funding above ``funding_neutral`` means longs pay, so longs are crowded:
     add ``funding_weight·clip((rate − neutral)/scale, −1, 1)``. Clipped to [0, 1].
     """
-    o, h, l, c = candles.open, candles.high, candles.low, candles.close
-    rng = h - l
+    o, h, lo, c = candles.open, candles.high, candles.low, candles.close
+    rng = h - lo
     with np.errstate(invalid="ignore", divide="ignore"):
-        clv = np.where(rng > 0, (2.0 * c - h - l) / rng, 0.0)
+        clv = np.where(rng > 0, (2.0 * c - h - lo) / rng, 0.0)
         body = np.where(rng > 0, (c - o) / rng, 0.0)
     tilt = np.nan_to_num(0.5 * (clv + body), nan=0.0)
     share = 0.5 + 0.5 * cfg.split_sensitivity * np.clip(tilt, -1.0, 1.0)
@@ -187,13 +187,12 @@ def oi_flow(candles: AlignedCandles, cfg: LiqConfig, valid: np.ndarray):
 
 def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> ModelInputs:
     """Apply the model rules to aligned candles."""
-    n = len(candles.dates_ns)
-    o, h, l, c = candles.open, candles.high, candles.low, candles.close
-    finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(l) & np.isfinite(c)
-    valid = finite & (o > 0) & (h > 0) & (l > 0) & (c > 0)
+    o, h, low, c = candles.open, candles.high, candles.low, candles.close
+    finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(low) & np.isfinite(c)
+    valid = finite & (o > 0) & (h > 0) & (low > 0) & (c > 0)
     # A high below the body (or low above it) is a broken candle; widen rather than drop it.
     hi = np.where(valid, np.fmax(h, np.fmax(o, c)), np.nan)
-    lo = np.where(valid, np.fmin(l, np.fmin(o, c)), np.nan)
+    lo = np.where(valid, np.fmin(low, np.fmin(o, c)), np.nan)
     cl = np.where(valid, c, np.nan)
     fixed = AlignedCandles(**{**candles.__dict__, "high": hi, "low": lo, "close": cl})
 
