@@ -7,12 +7,14 @@ names with a leading underscore are internal.
 from liqrisk.config import LiqConfig
 from liqrisk.errors import ConfigError, DataError, LiqriskError
 from liqrisk.frame import compute_features, feature_columns, required_startup_candles, run_engine
+from liqrisk.heatmap import Heatmap, liquidation_heatmap
 from liqrisk.liquidation import liquidation_factor, liquidation_price
 from liqrisk.tiers import MarginTier, TierTable, tier_table
 
 __all__ = [
     "ConfigError",
     "DataError",
+    "Heatmap",
     "LiqConfig",
     "LiqriskError",
     "MarginTier",
@@ -22,6 +24,7 @@ __all__ = [
     "run_engine",
     "TierTable",
     "liquidation_factor",
+    "liquidation_heatmap",
     "liquidation_price",
     "tier_table",
 ]

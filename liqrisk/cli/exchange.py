@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)")
     parser.add_argument("--live", action="store_true",
                         help="serve the simulator's live market (candles generated up to now) instead of replay")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of --live (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of --live, as simulate (default: %(default)s)")
     parser.add_argument("--faults", default="",
                         help="failure rates per request, e.g. 429:0.05,500:0.02,timeout:0.01")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: %(default)s)")
