@@ -17,6 +17,10 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "liqrisk.cli.demo", "compute liquidation features on generated candles and print a summary"),
     ("simulate", "liqrisk.cli.simulate", "simulate a leveraged market and write freqtrade data files"),
     ("exchange", "liqrisk.cli.exchange", "serve a datadir over Binance USD-M's REST protocol on 127.0.0.1"),
+    ("heatmap", "liqrisk.cli.heatmap", "draw a liquidation heatmap (PNG or interactive HTML) from a freqtrade datadir"),
+    ("map", "liqrisk.cli.map", "draw the liquidation map (bars per price, by leverage tier) at one moment"),
+    ("validate", "liqrisk.cli.validate", "measure how well estimated liquidations track actual ones"),
+    ("calibrate", "liqrisk.cli.calibrate", "fit the model's free parameters on real liquidation data"),
 ]
 
 EXIT_USAGE = 2
