@@ -171,6 +171,72 @@ def _scan_row_nb(row, first, last, step, cluster_threshold, rec_b, rec_m):
 
 
 @jit
+def level_tables_nb(tier_weight, entry_weight, tier_group):
+    """Per level index: side, decay group and USD share (integer division is slow in hot loops)."""
+    n_tiers = tier_weight.shape[0]
+    per_side = n_tiers * 3
+    n_levels = 2 * per_side
+    lv_side = np.empty(n_levels, dtype=np.int64)
+    lv_group = np.empty(n_levels, dtype=np.int64)
+    lv_share = np.empty(n_levels)
+    for lv in range(n_levels):
+        k = (lv % per_side) // 3
+        lv_side[lv] = lv // per_side
+        lv_group[lv] = tier_group[k]
+        lv_share[lv] = tier_weight[k] * entry_weight[lv % 3]
+    return lv_side, lv_group, lv_share
+
+
+@jit
+def consumption_events_nb(level_bucket, cross, offset, t_from, t_to):
+    """Levels consumed in candles [t_from, t_to), grouped by candle (CSR).
+
+    Returns (starts [t_to − t_from + 1], seed [E], level [E]); seed indices are local.
+    """
+    n_levels = level_bucket.shape[1]
+    span = t_to - t_from
+    starts = np.zeros(span + 1, dtype=np.int64)
+    for s in range(t_to):
+        for lv in range(n_levels):
+            u = cross[s, lv] - offset
+            if level_bucket[s, lv] >= 0 and t_from <= u < t_to:
+                starts[u - t_from + 1] += 1
+    for i in range(span):
+        starts[i + 1] += starts[i]
+    ev_seed = np.empty(starts[span], dtype=np.int32)
+    ev_level = np.empty(starts[span], dtype=np.int16)
+    fill = starts[:span].copy()
+    for s in range(t_to):
+        for lv in range(n_levels):
+            u = cross[s, lv] - offset
+            if level_bucket[s, lv] >= 0 and t_from <= u < t_to:
+                ev_seed[fill[u - t_from]] = s
+                ev_level[fill[u - t_from]] = lv
+                fill[u - t_from] += 1
+    return starts, ev_seed, ev_level
+
+
+@jit
+def new_state_nb(n_win, n_groups, n_buckets, capacity):
+    """Empty engine state: (stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit).
+
+    ``capacity`` is the number of seed candles the arrays can hold (unit[s, g]).
+    """
+    stored = np.zeros((n_win, 2, n_groups, n_buckets))
+    cnt_g = np.zeros((n_win, 2, n_groups, n_buckets), dtype=np.int32)
+    cnt = np.zeros((n_win, 2, n_buckets), dtype=np.int32)
+    total = np.zeros((n_win, 2, n_groups))
+    alive = np.zeros((n_win, 2, n_groups), dtype=np.int64)
+    lo = np.full((n_win, 2), n_buckets, dtype=np.int64)
+    hi = np.full((n_win, 2), -1, dtype=np.int64)
+    base = np.zeros(n_groups)
+    exp_ptr = np.zeros(n_win, dtype=np.int64)
+    # unit[s, g] = exp(base[g] − post[g, s]): a seed candle's stored units per USD.
+    unit = np.zeros((capacity, n_groups))
+    return stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit
+
+
+@jit
 def engine_nb(
     ref_bucket, level_bucket, seed_usd, tier_weight, entry_weight, tier_group,
     cross, expiry, post, pre, n_buckets, cluster_threshold, offset,
@@ -193,58 +259,45 @@ def engine_nb(
     window cut-off, a chunk that starts one longest window before the first candle it
     reports reproduces the full run's state there (``liqrisk.engine`` relies on it).
     """
-    n, n_levels = level_bucket.shape
-    n_tiers = tier_weight.shape[0]
-    per_side = n_tiers * 3
+    n = level_bucket.shape[0]
     n_win = expiry.shape[0]
     n_groups = post.shape[0]
-    # Per level index: side, decay group and USD share; integer division is slow in hot loops.
-    lv_side = np.empty(n_levels, dtype=np.int64)
-    lv_group = np.empty(n_levels, dtype=np.int64)
-    lv_share = np.empty(n_levels)
-    for lv in range(n_levels):
-        k = (lv % per_side) // 3
-        lv_side[lv] = lv // per_side
-        lv_group[lv] = tier_group[k]
-        lv_share[lv] = tier_weight[k] * entry_weight[lv % 3]
-
+    lv_side, lv_group, lv_share = level_tables_nb(tier_weight, entry_weight, tier_group)
+    ev_starts, ev_seed, ev_level = consumption_events_nb(level_bucket, cross, offset, 0, n)
+    stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit = new_state_nb(n_win, n_groups, n_buckets, n)
     out = np.full((n_win, 2, N_SLOTS, n), np.nan)
     conf = np.full((2, 2, n), np.nan)
     ledger = np.zeros((n_win, 3, n))
     seeded = np.zeros(n)
+    advance_nb(
+        stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
+        ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
+        cross, expiry, post, pre, cluster_threshold, offset, 0, n,
+        ev_starts, ev_seed, ev_level, out, conf, ledger, seeded,
+    )
+    return out, conf, ledger, seeded
 
-    # Consumption events grouped by candle (CSR).
-    starts = np.zeros(n + 1, dtype=np.int64)
-    for s in range(n):
-        for lv in range(n_levels):
-            if level_bucket[s, lv] >= 0 and cross[s, lv] - offset < n:
-                starts[cross[s, lv] - offset + 1] += 1
-    for t in range(n):
-        starts[t + 1] += starts[t]
-    ev_seed = np.empty(starts[n], dtype=np.int64)
-    ev_level = np.empty(starts[n], dtype=np.int64)
-    fill = starts[:n].copy()
-    for s in range(n):
-        for lv in range(n_levels):
-            if level_bucket[s, lv] >= 0 and cross[s, lv] - offset < n:
-                u = cross[s, lv] - offset
-                ev_seed[fill[u]] = s
-                ev_level[fill[u]] = lv
-                fill[u] += 1
 
-    stored = np.zeros((n_win, 2, n_groups, n_buckets))
-    cnt_g = np.zeros((n_win, 2, n_groups, n_buckets), dtype=np.int32)
-    cnt = np.zeros((n_win, 2, n_buckets), dtype=np.int32)
-    total = np.zeros((n_win, 2, n_groups))
-    alive = np.zeros((n_win, 2, n_groups), dtype=np.int64)
-    lo = np.full((n_win, 2), n_buckets, dtype=np.int64)
-    hi = np.full((n_win, 2), -1, dtype=np.int64)
-    base = np.zeros(n_groups)
-    exp_ptr = np.zeros(n_win, dtype=np.int64)
+@jit
+def advance_nb(
+    stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
+    ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
+    cross, expiry, post, pre, cluster_threshold, offset, t_from, t_to,
+    ev_starts, ev_seed, ev_level, out, conf, ledger, seeded,
+):
+    """Advance the state (from ``new_state_nb``) over candles [t_from, t_to).
+
+    Writes features of those candles into ``out``/``conf``/``ledger``/``seeded`` at
+    their local index. ``ev_*`` are the consumption events of those candles
+    (``consumption_events_nb``). The batch engine calls it once over all candles;
+    ``liqrisk.live`` calls it for each appended candle.
+    """
+    n, n_levels = level_bucket.shape
+    n_win = expiry.shape[0]
+    n_groups = post.shape[0]
+    n_buckets = stored.shape[3]
     scale = np.empty(n_groups)
     pre_scale = np.empty(n_groups)
-    # unit[s, g] = exp(base[g] − post[g, s]): a seed candle's stored units per USD.
-    unit = np.zeros((n, n_groups))
     side_max = np.zeros((n_win, 2))
     tie_pow = (1.0 + TIE_RTOL) ** n_win
     rec_b = np.empty(n_buckets, dtype=np.int64)
@@ -252,7 +305,7 @@ def engine_nb(
     mixed = np.zeros(n_buckets)
     conf_k = np.empty(n_win)
 
-    for t in range(n):
+    for t in range(t_from, t_to):
         for g in range(n_groups):
             pre_scale[g] = np.exp(pre[g, t] - base[g])
         for w in range(n_win):
@@ -281,7 +334,7 @@ def engine_nb(
             # Consume: levels first crossed by this candle's wick, if still in the window.
             est_long = 0.0
             est_short = 0.0
-            for e in range(starts[t], starts[t + 1]):
+            for e in range(ev_starts[t - t_from], ev_starts[t - t_from + 1]):
                 s = ev_seed[e]
                 lv = ev_level[e]
                 if expiry[w, s] - offset <= t:
@@ -436,7 +489,6 @@ def engine_nb(
                         break
                     b += step
                 conf[side, 0, t] = best ** (1.0 / n_win)
-    return out, conf, ledger, seeded
 
 
 @jit

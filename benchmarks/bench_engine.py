@@ -1,0 +1,108 @@
+"""Engine benchmark: prints medians and ratios measured in the same run.
+
+Targets (issue: liquidation heatmap engine), on the 2-core machine, one process:
+- full run: a year of 5m candles (105,120) with OI, windows 12h/1d/1w, 5 tiers × 2
+  sides: <= 0.5 s median, peak RSS <= 300 MB;
+- versus the reference engine on the same 10,000 candles: >= 100x faster;
+- live step: recomputing after one candle is appended to a 3,000-candle history
+  (what freqtrade does on every new candle): <= 5 ms.
+
+Usage: ``.venv/bin/python benchmarks/bench_engine.py [--repeat 7]``. The full run is
+measured in a fresh child process so that its peak RSS is its own (it includes
+Python, numpy, pandas and numba themselves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+N_YEAR = 105_120
+
+
+def _market(n: int):
+    from liqrisk.synthetic import random_market
+
+    return random_market(n, seed=7)
+
+
+def _timed(func, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        func()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def child_full(repeat: int) -> None:
+    """Runs in a fresh process: year-long run, then reports times and peak RSS."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    from liqrisk import compute_features
+
+    m = _market(N_YEAR)
+    kw = {"open_interest": m["open_interest"], "funding_rate": m["funding_rate"], "mark": m["mark"]}
+    compute_features(m["ohlcv"].iloc[:3000], **kw)  # numba: load the compiled cache / compile
+    times = _timed(lambda: compute_features(m["ohlcv"], **kw), repeat)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"times": times, "peak_rss_mb": rss_mb}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--child", choices=["full"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "full":
+        child_full(args.repeat)
+        return 0
+
+    import logging
+
+    logging.disable(logging.WARNING)
+    from liqrisk import compute_features
+    from liqrisk.reference import compute_features_reference
+
+    proc = subprocess.run([sys.executable, __file__, "--child", "full", "--repeat", str(args.repeat)],
+                          capture_output=True, text=True, check=True)
+    full = json.loads(proc.stdout.strip().splitlines()[-1])
+    full_median = statistics.median(full["times"])
+
+    m = _market(10_000)
+    kw = {"open_interest": m["open_interest"], "funding_rate": m["funding_rate"], "mark": m["mark"]}
+    compute_features(m["ohlcv"], **kw)
+    fast = _timed(lambda: compute_features(m["ohlcv"], **kw), args.repeat)
+    ref = _timed(lambda: compute_features_reference(m["ohlcv"], **kw), 1)
+    ratio = ref[0] / statistics.median(fast)
+
+    live = _market(3_001)
+    kwl = {"open_interest": live["open_interest"], "funding_rate": live["funding_rate"], "mark": live["mark"]}
+    compute_features(live["ohlcv"].iloc[:3000], **kwl)
+    step = _timed(lambda: compute_features(live["ohlcv"], **kwl), 5 * args.repeat)
+
+    rows = [
+        ("full run, 105,120 x 5m, 3 windows", f"{full_median:.3f} s median", "<= 0.5 s", full_median <= 0.5),
+        ("  runs (s)", " ".join(f"{t:.3f}" for t in full["times"]), "", None),
+        ("peak RSS of that process", f"{full['peak_rss_mb']:.0f} MB", "<= 300 MB", full["peak_rss_mb"] <= 300),
+        ("fast, 10,000 candles", f"{statistics.median(fast) * 1e3:.1f} ms median", "", None),
+        ("reference, same 10,000 candles", f"{ref[0]:.2f} s", "", None),
+        ("speed-up over reference", f"{ratio:.0f}x", ">= 100x", ratio >= 100),
+        ("live step, 3,000 -> 3,001 candles", f"{statistics.median(step) * 1e3:.2f} ms median", "<= 5 ms",
+         statistics.median(step) <= 0.005),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value, target, ok in rows:
+        mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+        print(f"{name:<{width}}  {value:<22} {target}{mark}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
