@@ -123,18 +123,25 @@ def run_engine(
 
 
 def _dates_ns(values, what: str) -> np.ndarray:
-    try:
-        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{what}: 'date' cannot be parsed as datetimes ({e}).") from e
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.DatetimeTZDtype):  # freqtrade's own layout: no parsing needed
+        idx = pd.DatetimeIndex(values).tz_convert("UTC")
+    else:
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{what}: 'date' cannot be parsed as datetimes ({e}).") from e
     if idx.hasnans:
         raise DataError(f"{what}: 'date' has missing values; drop those rows.")
     return idx.as_unit("ns").asi8
 
 
 def _numeric(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    col = frame[column]
+    if col.dtype.kind in "fiu":
+        return np.ascontiguousarray(col.to_numpy(dtype=np.float64))
     try:
-        return np.ascontiguousarray(pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=np.float64))
+        return np.ascontiguousarray(pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64))
     except (TypeError, ValueError) as e:
         raise DataError(f"{what}: column {column!r} is not numeric ({e}).") from e
 
@@ -290,39 +297,38 @@ def prepare(
 # Output
 
 
-def assemble_features(inputs: ModelInputs, raw: RawResult, index: pd.Index, windows) -> pd.DataFrame:
-    ref = inputs.ref_price
-    data: dict[str, np.ndarray] = {}
+def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = slice(None)) -> np.ndarray:
+    """float64 [rows, columns] in ``feature_columns(windows)`` order."""
+    ref = inputs.ref_price[rows]
+    cols: list[np.ndarray] = []
 
     def price_of(bucket_row: np.ndarray) -> np.ndarray:
         return np.where(bucket_row >= 0, inputs.bucket_center(np.maximum(bucket_row, 0)), np.nan)
 
-    for w, name in enumerate(windows):
-        o = raw.out[w]
-        long_out, short_out = o[0, k.OUTSTANDING], o[1, k.OUTSTANDING]
-        both = long_out + short_out
-        data[f"liq_long_est_usd_{name}"] = o[0, k.EST]
-        data[f"liq_short_est_usd_{name}"] = o[1, k.EST]
-        data[f"liq_long_outstanding_usd_{name}"] = long_out
-        data[f"liq_short_outstanding_usd_{name}"] = short_out
-        with np.errstate(invalid="ignore", divide="ignore"):
-            data[f"liq_imbalance_{name}"] = np.where(both > 0, (short_out - long_out) / both, 0.0)
-        for side, where in ((1, "above"), (0, "below")):
-            for kind, b_slot, u_slot in (("nearest", k.NEAR_BUCKET, k.NEAR_USD), ("strongest", k.STRONG_BUCKET, k.STRONG_USD)):
-                price = price_of(o[side, b_slot])
-                data[f"liq_{where}_{kind}_price_{name}"] = price
-                data[f"liq_{where}_{kind}_usd_{name}"] = o[side, u_slot]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    data[f"liq_{where}_{kind}_dist_{name}"] = np.abs(price / ref - 1.0)
-    for side, where in ((1, "above"), (0, "below")):
-        data[f"liq_confluence_{where}"] = raw.conf[side, 0]
-        data[f"liq_confluence_{where}_price"] = price_of(raw.conf[side, 1])
-    data["liq_seed_usd"] = raw.seeded
-    data["liq_long_share"] = inputs.long_share
-    data["liq_oi_fallback"] = inputs.oi_fallback
-    data["liq_funding_fallback"] = inputs.funding_fallback
-    frame = pd.DataFrame(data, index=index)
-    return frame[feature_columns(windows)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for w in range(len(windows)):
+            o = raw.out[w][..., rows]
+            long_out, short_out = o[0, k.OUTSTANDING], o[1, k.OUTSTANDING]
+            both = long_out + short_out
+            cols += [o[0, k.EST], o[1, k.EST], long_out, short_out,
+                     np.where(both > 0, (short_out - long_out) / both, 0.0)]
+            for side in (1, 0):  # above (short levels), then below (long levels)
+                for b_slot, u_slot in ((k.NEAR_BUCKET, k.NEAR_USD), (k.STRONG_BUCKET, k.STRONG_USD)):
+                    price = price_of(o[side, b_slot])
+                    cols += [price, o[side, u_slot], np.abs(price / ref - 1.0)]
+        for side in (1, 0):
+            cols += [raw.conf[side, 0][rows], price_of(raw.conf[side, 1][rows])]
+    cols += [raw.seeded[rows], inputs.long_share[rows], inputs.oi_fallback[rows], inputs.funding_fallback[rows]]
+    return np.column_stack(cols) if cols[0].size else np.empty((0, len(cols)))
+
+
+def features_frame(matrix: np.ndarray, index: pd.Index, windows) -> pd.DataFrame:
+    """The public DataFrame: one float64 block (flags are 0.0 / 1.0), cheap to build per candle."""
+    return pd.DataFrame(matrix, index=index, columns=feature_columns(windows), copy=False)
+
+
+def assemble_features(inputs: ModelInputs, raw: RawResult, index: pd.Index, windows) -> pd.DataFrame:
+    return features_frame(feature_matrix(inputs, raw, windows), index, windows)
 
 
 def assemble_ledger(raw: RawResult, index: pd.Index, windows) -> pd.DataFrame:

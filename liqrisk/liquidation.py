@@ -21,6 +21,8 @@ level 1.0% from entry instead of 0.60%.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from liqrisk.errors import ConfigError
@@ -60,6 +62,7 @@ def liquidation_price(entry_price, leverage, *, side: str, maintenance_margin_ra
     return lp if lp.ndim else float(lp)
 
 
+@lru_cache(maxsize=4096)
 def liquidation_factor(leverage: float, *, side: str, table: TierTable, notional: float) -> tuple[float, float]:
     """Liquidation price as a multiple of entry price, for a position of ``notional``.
 

@@ -67,6 +67,7 @@ DEFAULT_TIERS: tuple[MarginTier, ...] = (
 )
 
 
+@lru_cache(maxsize=1)
 def freqtrade_binance_tiers_path() -> Path | None:
     """Path of freqtrade's bundled Binance tier table, or None if freqtrade is absent.
 

@@ -188,15 +188,15 @@ def level_tables_nb(tier_weight, entry_weight, tier_group):
 
 
 @jit
-def consumption_events_nb(level_bucket, cross, offset, t_from, t_to):
-    """Levels consumed in candles [t_from, t_to), grouped by candle (CSR).
-
-    Returns (starts [t_to − t_from + 1], seed [E], level [E]); seed indices are local.
+def consumption_events_nb(level_bucket, cross, offset, t_from, t_to, s_from):
+    """Levels seeded at or after ``s_from`` and consumed in candles [t_from, t_to),
+    grouped by candle (CSR). Returns (starts [t_to − t_from + 1], seed [E], level [E]);
+    seed indices are local.
     """
     n_levels = level_bucket.shape[1]
     span = t_to - t_from
     starts = np.zeros(span + 1, dtype=np.int64)
-    for s in range(t_to):
+    for s in range(s_from, t_to):
         for lv in range(n_levels):
             u = cross[s, lv] - offset
             if level_bucket[s, lv] >= 0 and t_from <= u < t_to:
@@ -206,7 +206,7 @@ def consumption_events_nb(level_bucket, cross, offset, t_from, t_to):
     ev_seed = np.empty(starts[span], dtype=np.int32)
     ev_level = np.empty(starts[span], dtype=np.int16)
     fill = starts[:span].copy()
-    for s in range(t_to):
+    for s in range(s_from, t_to):
         for lv in range(n_levels):
             u = cross[s, lv] - offset
             if level_bucket[s, lv] >= 0 and t_from <= u < t_to:
@@ -263,7 +263,7 @@ def engine_nb(
     n_win = expiry.shape[0]
     n_groups = post.shape[0]
     lv_side, lv_group, lv_share = level_tables_nb(tier_weight, entry_weight, tier_group)
-    ev_starts, ev_seed, ev_level = consumption_events_nb(level_bucket, cross, offset, 0, n)
+    ev_starts, ev_seed, ev_level = consumption_events_nb(level_bucket, cross, offset, 0, n, 0)
     stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit = new_state_nb(n_win, n_groups, n_buckets, n)
     out = np.full((n_win, 2, N_SLOTS, n), np.nan)
     conf = np.full((2, 2, n), np.nan)
@@ -553,3 +553,18 @@ def build_levels_nb(entry, factor, seed_usd, level_share, inv_log_step):
                         if b > b_max:
                             b_max = b
     return price, bucket, live, b_min, b_max
+
+
+@jit
+def mark_crossings_nb(level_price, level_bucket, per_side, cons_low, cons_high, cross, never, s_from, t):
+    """Live path: record candle t as the crossing of every not-yet-crossed level seeded
+    in [s_from, t) that t's wick reaches (``cross == never`` means not crossed yet)."""
+    lo_t = cons_low[t]
+    hi_t = cons_high[t]
+    for s in range(s_from, t):
+        for lv in range(level_price.shape[1]):
+            if level_bucket[s, lv] < 0 or cross[s, lv] != never:
+                continue
+            p = level_price[s, lv]
+            if (lv < per_side and lo_t <= p) or (lv >= per_side and hi_t >= p):
+                cross[s, lv] = t

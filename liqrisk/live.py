@@ -1,0 +1,232 @@
+"""Incremental features for a bot: only appended candles are computed.
+
+freqtrade calls ``populate_indicators`` with its whole dataframe (e.g. 3,000 candles) on
+every new candle. Recomputing everything costs O(candles); ``LiveFeatures.update``
+keeps the engine's state and steps only the candles appended since the last call, with
+the same kernel code as the batch engine (``kernels.advance_nb``).
+
+It falls back to a full run whenever the past is not what it saw:
+- a candle it processed changed;
+- its inputs changed (an OI or funding row arrived late);
+- there is a gap at the front;
+- a price left the bucket grid;
+- the buffer grew to several times the frame.
+
+So the result always equals ``compute_features`` on the candles it has seen. Rows
+with at least ``required_startup_candles`` of history before them are exactly what
+``compute_features`` gives on the same frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from liqrisk.config import LiqConfig
+from liqrisk.core import kernels
+from liqrisk.engine import RawResult, crossings
+from liqrisk.frame import _date_values, _dates_ns, feature_matrix, features_frame, prepare
+from liqrisk.model import ModelInputs
+from liqrisk.tiers import tier_table
+
+NEVER = np.iinfo(np.int32).max
+#: Auxiliary rows handed to the per-step alignment: enough for any staleness limit at
+#: the usual timeframes; a mismatch would show in the re-checked previous candle.
+AUX_TAIL_ROWS = 512
+OHLCV_VALUES = ("open", "high", "low", "close", "volume")
+#: Extra buckets on each side of the grid, so new prices rarely force a rebuild (±50% in price).
+GRID_MARGIN_PRICE = 0.5
+
+
+class LiveFeatures:
+    """``compute_features`` for a frame that grows at the end, stepped incrementally.
+
+    >>> live = LiveFeatures(pair="BTC/USDT:USDT", timeframe="5m")
+    >>> feats = live.update(dataframe, open_interest=oi, funding_rate=funding)  # each candle
+    """
+
+    def __init__(self, *, pair: str, timeframe: str = "5m", config=None, tiers=None) -> None:
+        self.pair = pair
+        self.timeframe = timeframe
+        self.config = LiqConfig.from_mapping(config)
+        # Resolved once: the lookup reads a JSON file, and every step needs the table.
+        self.tiers = tier_table(pair, tiers_path=self.config.tiers_path, tiers=tiers)
+        self.full_runs = 0  # how often it fell back to a full run (tests and logs read it)
+        self.steps = 0
+        self._inputs: ModelInputs | None = None
+
+    # ------------------------------------------------------------------------------------
+    def update(self, ohlcv: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None) -> pd.DataFrame:
+        """Features for every row of ``ohlcv`` (same index), stepping only new candles."""
+        aux = {"open_interest": open_interest, "funding_rate": funding_rate, "mark": mark}
+        dates = _dates_ns(_date_values(ohlcv, "ohlcv"), "ohlcv") if len(ohlcv) else np.zeros(0, np.int64)
+        values = _values(ohlcv)
+        first_new = self._first_new_row(values, dates)
+        if first_new is None:
+            self._full_run(ohlcv, values, aux)
+        elif first_new < len(ohlcv):
+            if not self._step(ohlcv, values, first_new, aux):
+                self._full_run(ohlcv, values, aux)
+        start = len(self._dates) - len(dates)
+        return features_frame(self._matrix[start:], ohlcv.index, self.config.windows)
+
+    # ------------------------------------------------------------------------------------
+    def _first_new_row(self, values: np.ndarray, dates: np.ndarray) -> int | None:
+        """Index in ``ohlcv`` of the first unseen candle, or None if a full run is needed."""
+        if self._inputs is None or len(dates) == 0:
+            return None
+        seen = self._dates
+        start = int(np.searchsorted(seen, dates[0]))
+        if start >= len(seen) or seen[start] != dates[0]:
+            return None  # the frame starts before or between what we have seen
+        overlap = len(seen) - start
+        if overlap > len(dates) or not np.array_equal(seen[start:], dates[:overlap]):
+            return None
+        if not np.array_equal(values[:overlap], self._ohlcv[start:], equal_nan=True):
+            return None  # a processed candle changed
+        if len(self._dates) > 4 * max(len(dates), 1):
+            return None  # keep the buffer bounded: rebuild on the current frame
+        return overlap
+
+    def _full_run(self, ohlcv: pd.DataFrame, values: np.ndarray, aux: dict) -> None:
+        self.full_runs += 1
+        inputs, _, cfg = prepare(ohlcv, pair=self.pair, timeframe=self.timeframe, config=self.config,
+                                 tiers=self.tiers, **aux)
+        margin = int(math.ceil(math.log1p(GRID_MARGIN_PRICE) / math.log1p(cfg.bucket_width)))
+        inputs.level_bucket = np.where(inputs.level_bucket >= 0, inputs.level_bucket + margin, -1).astype(np.int32)
+        inputs.ref_bucket = np.where(inputs.ref_bucket >= 0, inputs.ref_bucket + margin, -1).astype(np.int32)
+        inputs.bucket_origin -= margin
+        inputs.n_buckets += 2 * margin
+        n = inputs.n
+        self._inputs = inputs
+        self._dates = inputs.dates_ns
+        self._ohlcv = values
+        expiry = inputs.expiry_index()
+        self._expiry = np.where(expiry >= n, NEVER, expiry).astype(np.int64)
+        cross = crossings(inputs, np.minimum(expiry.max(axis=0), n) if n else np.zeros(0, np.int64))
+        self._cross = np.where(cross >= n, NEVER, cross).astype(np.int32)
+        self._log_keep = np.cumsum(np.log1p(-inputs.close_frac))
+        self._post, self._pre = inputs.log_scales()
+        self._tables = kernels.level_tables_nb(inputs.tier_weight, inputs.entry_weight, inputs.tier_group)
+        self._state = kernels.new_state_nb(len(inputs.window_ns), len(inputs.group_half_life_ns), inputs.n_buckets, n)
+        n_win = len(inputs.window_ns)
+        self._raw = RawResult(out=np.full((n_win, 2, kernels.N_SLOTS, n), np.nan), conf=np.full((2, 2, n), np.nan),
+                              ledger=np.zeros((n_win, 3, n)), seeded=np.zeros(n))
+        self._advance(0, n, s_from=0)
+        self._matrix = feature_matrix(inputs, self._raw, cfg.windows)
+
+    def _advance(self, t_from: int, t_to: int, *, s_from: int) -> None:
+        inp = self._inputs
+        ev = kernels.consumption_events_nb(inp.level_bucket, self._cross, 0, t_from, t_to, s_from)
+        kernels.advance_nb(
+            *self._state, inp.ref_bucket, inp.level_bucket, inp.seed_usd, *self._tables,
+            self._cross, self._expiry, self._post, self._pre, inp.cluster_threshold, 0, t_from, t_to,
+            *ev, self._raw.out, self._raw.conf, self._raw.ledger, self._raw.seeded,
+        )
+
+    def _step(self, ohlcv: pd.DataFrame, values: np.ndarray, first_new: int, aux: dict) -> bool:
+        """Append rows ``first_new:`` of ``ohlcv``; False if a full run is needed instead."""
+        old = self._inputs
+        # Recompute one seen candle with the new ones: if its inputs changed (late OI or
+        # funding), the past is stale and only a full run is right.
+        lo = max(first_new - 1, 0)
+        tails = {k: (v.iloc[-AUX_TAIL_ROWS:] if isinstance(v, pd.DataFrame) else v) for k, v in aux.items()}
+        new, _, _ = prepare(ohlcv.iloc[lo:], pair=self.pair, timeframe=self.timeframe, config=self.config,
+                            tiers=self.tiers, **tails)
+        if lo < first_new:
+            j = len(old.dates_ns) - 1
+            same = (np.array_equal(new.seed_usd[0], old.seed_usd[j]) and new.close_frac[0] == old.close_frac[j]
+                    and np.array_equal(new.level_price[0], old.level_price[j], equal_nan=True))
+            if not same:
+                return False
+            new = _tail(new, 1)
+        shift = new.bucket_origin - old.bucket_origin
+        live = new.level_bucket >= 0
+        buckets = np.where(live, new.level_bucket + shift, -1)
+        ref_b = np.where(new.ref_bucket >= 0, new.ref_bucket + shift, -1)
+        if np.any(buckets[live] >= old.n_buckets) or np.any(buckets[live] < 0) or np.any(ref_b >= old.n_buckets):
+            return False
+        k_new = new.n
+        n0 = old.n
+        # NaN closes at the front of the slice have no ref price of their own: carry ours.
+        ref_price = np.where(np.isfinite(new.ref_price), new.ref_price, old.ref_price[-1] if n0 else np.nan)
+        ref_b = np.where(np.isfinite(new.ref_price), ref_b, old.ref_bucket[-1] if n0 else -1)
+
+        cat = np.concatenate
+        old.dates_ns = cat([old.dates_ns, new.dates_ns])
+        old.ref_price = cat([old.ref_price, ref_price])
+        old.entry = cat([old.entry, new.entry])
+        old.seed_usd = cat([old.seed_usd, new.seed_usd])
+        old.long_share = cat([old.long_share, new.long_share])
+        old.close_frac = cat([old.close_frac, new.close_frac])
+        old.cons_low = cat([old.cons_low, new.cons_low])
+        old.cons_high = cat([old.cons_high, new.cons_high])
+        old.level_price = cat([old.level_price, new.level_price])
+        old.level_bucket = cat([old.level_bucket, buckets.astype(np.int32)])
+        old.ref_bucket = cat([old.ref_bucket, ref_b.astype(np.int32)])
+        old.oi_fallback = cat([old.oi_fallback, new.oi_fallback])
+        old.funding_fallback = cat([old.funding_fallback, new.funding_fallback])
+        n = old.n
+        self._dates = old.dates_ns
+        self._ohlcv = cat([self._ohlcv, values[first_new:]])
+
+        # Cumulative log survival continues from the last seen candle.
+        log_keep = self._log_keep[-1] + np.cumsum(np.log1p(-new.close_frac)) if n0 else np.cumsum(np.log1p(-new.close_frac))
+        prev = np.concatenate(([self._log_keep[-1] if n0 else 0.0], log_keep[:-1]))
+        self._log_keep = cat([self._log_keep, log_keep])
+        elapsed = (new.dates_ns - old.dates_ns[0]).astype(np.float64)
+        post = np.empty((len(old.group_half_life_ns), k_new))
+        pre = np.empty_like(post)
+        for g, hl in enumerate(old.group_half_life_ns):
+            decay = -math.log(2.0) * elapsed / hl if math.isfinite(hl) else 0.0
+            post[g], pre[g] = log_keep + decay, prev + decay
+        self._post, self._pre = cat([self._post, post], axis=1), cat([self._pre, pre], axis=1)
+
+        # Windows: seeds whose window the new candles pass now expire there.
+        expiry = np.full((len(old.window_ns), n), NEVER, dtype=np.int64)
+        expiry[:, :n0] = self._expiry
+        for w, width in enumerate(old.window_ns):
+            pending = np.flatnonzero(expiry[w] == NEVER)
+            when = np.searchsorted(old.dates_ns, old.dates_ns[pending] + width, side="left")
+            expiry[w, pending] = np.where(when < n, when, NEVER)
+        self._expiry = expiry
+        cross = np.full((n, old.levels_per_candle), NEVER, dtype=np.int32)
+        cross[:n0] = self._cross
+        self._cross = cross
+        stored, cnt_g, cnt, total, alive, lo_b, hi_b, base, exp_ptr, unit = self._state
+        if unit.shape[0] < n:
+            unit = np.concatenate([unit, np.zeros((max(n - unit.shape[0], unit.shape[0]), unit.shape[1]))])
+            self._state = (stored, cnt_g, cnt, total, alive, lo_b, hi_b, base, exp_ptr, unit)
+        n_win = len(old.window_ns)
+        grow = n - self._raw.seeded.shape[0]
+        self._raw = RawResult(
+            out=cat([self._raw.out, np.full((n_win, 2, kernels.N_SLOTS, grow), np.nan)], axis=-1),
+            conf=cat([self._raw.conf, np.full((2, 2, grow), np.nan)], axis=-1),
+            ledger=cat([self._raw.ledger, np.zeros((n_win, 3, grow))], axis=-1),
+            seeded=cat([self._raw.seeded, np.zeros(grow)]),
+        )
+
+        per_side = old.n_tiers * 3
+        oldest = int(exp_ptr.min()) if exp_ptr.size else 0  # no window holds seeds before this
+        for t in range(n0, n):
+            kernels.mark_crossings_nb(old.level_price, old.level_bucket, per_side, old.cons_low, old.cons_high,
+                                      self._cross, NEVER, oldest, t)
+            self._advance(t, t + 1, s_from=oldest)
+        self._matrix = cat([self._matrix, feature_matrix(old, self._raw, self.config.windows, slice(n0, n))])
+        self.steps += 1
+        return True
+
+
+def _values(ohlcv: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([ohlcv[c].to_numpy(dtype=np.float64) for c in OHLCV_VALUES])
+
+
+def _tail(inputs: ModelInputs, skip: int) -> ModelInputs:
+    """Drop the first ``skip`` candles of prepared inputs (the bucket grid is kept)."""
+    per_candle = ("dates_ns", "ref_price", "entry", "seed_usd", "long_share", "close_frac", "cons_low", "cons_high",
+                  "level_price", "level_bucket", "ref_bucket", "oi_fallback", "funding_fallback")
+    for name in per_candle:
+        setattr(inputs, name, getattr(inputs, name)[skip:])
+    return inputs
