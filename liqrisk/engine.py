@@ -69,7 +69,7 @@ def crossings(inputs: ModelInputs, horizon: np.ndarray, *, chunks: int | None = 
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)
     parts = _map(
         lambda ab: kernels.first_crossing_nb(
-            inputs.level_price, inputs.level_bucket, inputs.n_tiers * 3, mins, maxs,
+            inputs.entry, inputs.factor, inputs.level_bucket, mins, maxs,
             horizon.astype(np.int64), n_log, int(ab[0]), int(ab[1]),
         ),
         list(zip(bounds[:-1], bounds[1:], strict=True)), workers,

@@ -87,10 +87,13 @@ def compute_features(
     :returns: one row per input candle, same index, ``liq_*`` columns (see README);
         each value uses only data known at that candle's close.
     """
-    return run_engine(
+    inputs, index, cfg = prepare(
         ohlcv, open_interest=open_interest, funding_rate=funding_rate, mark=mark, pair=pair,
         timeframe=timeframe, config=config, tiers=tiers,
-    ).features
+    )
+    raw = run_fast(inputs)
+    inputs.level_bucket = None  # the largest array; assembly does not need it
+    return assemble_features(inputs, raw, index, cfg.windows)
 
 
 def run_engine(
@@ -298,9 +301,16 @@ def prepare(
 
 
 def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = slice(None)) -> np.ndarray:
-    """float64 [rows, columns] in ``feature_columns(windows)`` order."""
+    """float64 [rows, columns] in ``feature_columns(windows)`` order, written in place."""
     ref = inputs.ref_price[rows]
-    cols: list[np.ndarray] = []
+    n_rows = len(ref)
+    matrix = np.empty((n_rows, len(feature_columns(windows))))
+    col = 0
+
+    def put(values) -> None:
+        nonlocal col
+        matrix[:, col] = values
+        col += 1
 
     def price_of(bucket_row: np.ndarray) -> np.ndarray:
         return np.where(bucket_row >= 0, inputs.bucket_center(np.maximum(bucket_row, 0)), np.nan)
@@ -310,16 +320,21 @@ def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = s
             o = raw.out[w][..., rows]
             long_out, short_out = o[0, k.OUTSTANDING], o[1, k.OUTSTANDING]
             both = long_out + short_out
-            cols += [o[0, k.EST], o[1, k.EST], long_out, short_out,
-                     np.where(both > 0, (short_out - long_out) / both, 0.0)]
+            for values in (o[0, k.EST], o[1, k.EST], long_out, short_out,
+                           np.where(both > 0, (short_out - long_out) / both, 0.0)):
+                put(values)
             for side in (1, 0):  # above (short levels), then below (long levels)
                 for b_slot, u_slot in ((k.NEAR_BUCKET, k.NEAR_USD), (k.STRONG_BUCKET, k.STRONG_USD)):
                     price = price_of(o[side, b_slot])
-                    cols += [price, o[side, u_slot], np.abs(price / ref - 1.0)]
+                    put(price)
+                    put(o[side, u_slot])
+                    put(np.abs(price / ref - 1.0))
         for side in (1, 0):
-            cols += [raw.conf[side, 0][rows], price_of(raw.conf[side, 1][rows])]
-    cols += [raw.seeded[rows], inputs.long_share[rows], inputs.oi_fallback[rows], inputs.funding_fallback[rows]]
-    return np.column_stack(cols) if cols[0].size else np.empty((0, len(cols)))
+            put(raw.conf[side, 0][rows])
+            put(price_of(raw.conf[side, 1][rows]))
+    for values in (raw.seeded[rows], inputs.long_share[rows], inputs.oi_fallback[rows], inputs.funding_fallback[rows]):
+        put(values)
+    return matrix
 
 
 def features_frame(matrix: np.ndarray, index: pd.Index, windows) -> pd.DataFrame:

@@ -138,7 +138,7 @@ class LiveFeatures:
         if lo < first_new:
             j = len(old.dates_ns) - 1
             same = (np.array_equal(new.seed_usd[0], old.seed_usd[j]) and new.close_frac[0] == old.close_frac[j]
-                    and np.array_equal(new.level_price[0], old.level_price[j], equal_nan=True))
+                    and np.array_equal(new.entry[0], old.entry[j], equal_nan=True))
             if not same:
                 return False
             new = _tail(new, 1)
@@ -163,7 +163,6 @@ class LiveFeatures:
         old.close_frac = cat([old.close_frac, new.close_frac])
         old.cons_low = cat([old.cons_low, new.cons_low])
         old.cons_high = cat([old.cons_high, new.cons_high])
-        old.level_price = cat([old.level_price, new.level_price])
         old.level_bucket = cat([old.level_bucket, buckets.astype(np.int32)])
         old.ref_bucket = cat([old.ref_bucket, ref_b.astype(np.int32)])
         old.oi_fallback = cat([old.oi_fallback, new.oi_fallback])
@@ -208,10 +207,9 @@ class LiveFeatures:
             seeded=cat([self._raw.seeded, np.zeros(grow)]),
         )
 
-        per_side = old.n_tiers * 3
         oldest = int(exp_ptr.min()) if exp_ptr.size else 0  # no window holds seeds before this
         for t in range(n0, n):
-            kernels.mark_crossings_nb(old.level_price, old.level_bucket, per_side, old.cons_low, old.cons_high,
+            kernels.mark_crossings_nb(old.entry, old.factor, old.level_bucket, old.cons_low, old.cons_high,
                                       self._cross, NEVER, oldest, t)
             self._advance(t, t + 1, s_from=oldest)
         self._matrix = cat([self._matrix, feature_matrix(old, self._raw, self.config.windows, slice(n0, n))])
@@ -226,7 +224,7 @@ def _values(ohlcv: pd.DataFrame) -> np.ndarray:
 def _tail(inputs: ModelInputs, skip: int) -> ModelInputs:
     """Drop the first ``skip`` candles of prepared inputs (the bucket grid is kept)."""
     per_candle = ("dates_ns", "ref_price", "entry", "seed_usd", "long_share", "close_frac", "cons_low", "cons_high",
-                  "level_price", "level_bucket", "ref_bucket", "oi_fallback", "funding_fallback")
+                  "level_bucket", "ref_bucket", "oi_fallback", "funding_fallback")
     for name in per_candle:
         setattr(inputs, name, getattr(inputs, name)[skip:])
     return inputs

@@ -78,7 +78,6 @@ class ModelInputs:
     tier_group: np.ndarray  # int64 [K]: decay group of each tier
     group_half_life_ns: np.ndarray  # float64 [G], inf = no decay
     window_ns: np.ndarray  # int64 [W]
-    level_price: np.ndarray  # float64 [n, L]
     level_bucket: np.ndarray  # int32 [n, L], relative to bucket_origin; -1 where the level is void
     ref_bucket: np.ndarray  # int32 [n], relative; -1 where ref_price is NaN
     bucket_origin: int  # absolute index of relative bucket 0
@@ -91,6 +90,13 @@ class ModelInputs:
     @property
     def n(self) -> int:
         return len(self.dates_ns)
+
+    @property
+    def level_price(self) -> np.ndarray:
+        """float64 [n, L]: ``entry[t, j] · factor[side, k]``. Built on demand; the fast
+        engine computes the same products inside its kernels instead of storing them."""
+        n = len(self.entry)
+        return (self.entry[:, None, None, :] * self.factor[None, :, :, None]).reshape(n, -1)
 
     @property
     def n_tiers(self) -> int:
@@ -224,14 +230,15 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
     tier_w = np.asarray(cfg.normalized_leverage_weights)
     entry_w = np.asarray(cfg.normalized_entry_weights)
     level_share = np.tile(np.repeat(tier_w, 3) * np.tile(entry_w, n_tiers), 2)
-    level_price, abs_bucket, live, b_min, b_max = kernels.build_levels_nb(
+    level_bucket, b_min, b_max = kernels.build_levels_nb(
         entry, np.ascontiguousarray(factor), np.ascontiguousarray(seed_usd), level_share, 1.0 / step
     )
+    any_live = b_min <= b_max
     with np.errstate(invalid="ignore", divide="ignore"):
         ref_abs = np.floor(np.log(ref_price) / step)
     ref_ok = np.isfinite(ref_abs)
-    lows = [int(b_min)] if live.any() else []
-    highs = [int(b_max)] if live.any() else []
+    lows = [int(b_min)] if any_live else []
+    highs = [int(b_max)] if any_live else []
     if ref_ok.any():
         lows.append(int(ref_abs[ref_ok].min()))
         highs.append(int(ref_abs[ref_ok].max()))
@@ -243,7 +250,7 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
             f"{n_buckets} buckets at bucket_width={cfg.bucket_width}; check the price columns for "
             "garbage values, or raise bucket_width."
         )
-    level_bucket = np.where(live, abs_bucket - origin, -1).astype(np.int32)
+    kernels.rebase_buckets_nb(level_bucket, origin)
     ref_bucket = np.where(ref_ok, np.nan_to_num(ref_abs) - origin, -1).astype(np.int32)
 
     return ModelInputs(
@@ -262,8 +269,7 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
         tier_group=tier_group.astype(np.int64),
         group_half_life_ns=groups,
         window_ns=np.asarray(cfg.window_ns, dtype=np.int64),
-        level_price=np.ascontiguousarray(level_price),
-        level_bucket=np.ascontiguousarray(level_bucket),
+        level_bucket=level_bucket,
         ref_bucket=ref_bucket,
         bucket_origin=origin,
         n_buckets=n_buckets,

@@ -78,6 +78,7 @@ def run_reference(inputs: ModelInputs) -> RawResult:
     ledger = np.zeros((n_win, 3, n))
     seeded = np.zeros(n)
     dates = inputs.dates_ns
+    level_price = inputs.level_price
     windows = [_Window() for _ in range(n_win)]
     # Per candle, every level's fields (void levels dropped when seeding).
     lv_side = np.array([inputs.split_level(lv)[0] for lv in range(inputs.levels_per_candle)])
@@ -108,7 +109,7 @@ def run_reference(inputs: ModelInputs) -> RawResult:
             st.seed = np.concatenate([st.seed, np.full(new.sum(), t)])
             st.side = np.concatenate([st.side, lv_side[new]])
             st.half_life = np.concatenate([st.half_life, lv_hl[new]])
-            st.price = np.concatenate([st.price, inputs.level_price[t, new]])
+            st.price = np.concatenate([st.price, level_price[t, new]])
             st.bucket = np.concatenate([st.bucket, inputs.level_bucket[t, new]])
             st.usd = np.concatenate([st.usd, seed_usd[new]])
 

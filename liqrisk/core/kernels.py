@@ -28,6 +28,9 @@ REBASE_LOG = 300.0
 #: bucket nearer the price), so that rounding cannot flip which cluster is chosen.
 TIE_RTOL = 1e-9
 
+#: Marks a void level's absolute bucket before ``rebase_buckets_nb`` (int32 minimum).
+VOID = np.int32(-(2**31))
+
 # Feature slots of the per-window output array out[w, side, slot, t].
 EST, OUTSTANDING, NEAR_BUCKET, NEAR_USD, STRONG_BUCKET, STRONG_USD = range(6)
 N_SLOTS = 6
@@ -57,17 +60,20 @@ def sparse_table_nb(values, n_log, use_max):
 
 
 @jit
-def first_crossing_nb(level_price, level_bucket, per_side, mins, maxs, horizon, n_log, s0, s1):
+def first_crossing_nb(entry, factor, level_bucket, mins, maxs, horizon, n_log, s0, s1):
     """First candle crossing each level seeded in [s0, s1), or n if none before ``horizon[s]``.
 
-    Binary lifting over sparse tables (``mins`` of consumption lows, ``maxs`` of highs,
-    from ``sparse_table_nb``): from s + 1, jump over every power-of-two block that
-    stays on the safe side of the level, so each level costs O(log window) instead of
-    a scan. ``n_log`` must satisfy 2**n_log > the longest horizon span. Returns int32
-    [s1 − s0, L] of global candle indices.
+    Level prices are ``entry[s, j] · factor[side, k]``, computed here rather than stored
+    (the same IEEE product as ``ModelInputs.level_price``). Binary lifting over sparse
+    tables (``mins`` of consumption lows, ``maxs`` of highs, from ``sparse_table_nb``):
+    from s + 1, jump over every power-of-two block that stays on the safe side of the
+    level, so each level costs O(log window) instead of a scan. ``n_log`` must satisfy
+    2**n_log > the longest horizon span. Returns int32 [s1 − s0, L] of global indices.
     """
-    n = level_price.shape[0]
-    n_levels = level_price.shape[1]
+    n = level_bucket.shape[0]
+    n_levels = level_bucket.shape[1]
+    n_tiers = factor.shape[1]
+    per_side = n_tiers * 3
     out = np.full((s1 - s0, n_levels), n, dtype=np.int32)
     for s in range(s0, s1):
         a = s + 1
@@ -77,9 +83,10 @@ def first_crossing_nb(level_price, level_bucket, per_side, mins, maxs, horizon, 
         for lv in range(n_levels):
             if level_bucket[s, lv] < 0:
                 continue
-            p = level_price[s, lv]
+            side = lv // per_side
+            p = entry[s, lv % 3] * factor[side, (lv % per_side) // 3]
             pos = a
-            if lv < per_side:
+            if side == 0:
                 for j in range(n_log - 1, -1, -1):
                     step = 1 << j
                     if pos + step <= b and mins[j, pos] > p:
@@ -522,19 +529,16 @@ def dense_heatmap_nb(level_bin, level_bucket, seed_usd, tier_weight, entry_weigh
 
 @jit
 def build_levels_nb(entry, factor, seed_usd, level_share, inv_log_step):
-    """Level prices and absolute log-price buckets, one pass over [n, L].
+    """Absolute log-price buckets of every level, one pass over [n, L], no price array.
 
-    ``price[t, l] = entry[t, j] · factor[side, k]``; bucket ``floor(ln(price)/ln(1+w))``.
-    A level is void (bucket flag False) when its USD is zero or its price is not a
-    positive finite number. Returns (price [n, L], abs_bucket int64 [n, L], live bool
-    [n, L], min and max absolute bucket among live levels).
+    Level price ``entry[t, j] · factor[side, k]``; bucket ``floor(ln(price)/ln(1+w))``.
+    A level is void (bucket ``VOID``) when its USD is zero or its price is not a
+    positive finite number. Returns (bucket int32 [n, L], min and max live bucket).
     """
     n = entry.shape[0]
     n_tiers = factor.shape[1]
     n_levels = 2 * n_tiers * 3
-    price = np.empty((n, n_levels))
-    bucket = np.zeros((n, n_levels), dtype=np.int64)
-    live = np.zeros((n, n_levels), dtype=np.bool_)
+    bucket = np.empty((n, n_levels), dtype=np.int32)
     b_min = np.iinfo(np.int64).max
     b_max = np.iinfo(np.int64).min
     for t in range(n):
@@ -543,28 +547,39 @@ def build_levels_nb(entry, factor, seed_usd, level_share, inv_log_step):
                 for j in range(3):
                     lv = side * n_tiers * 3 + k * 3 + j
                     p = entry[t, j] * factor[side, k]
-                    price[t, lv] = p
                     if seed_usd[t, side] * level_share[lv] > 0.0 and p > 0.0 and np.isfinite(p):
                         b = np.int64(np.floor(np.log(p) * inv_log_step))
                         bucket[t, lv] = b
-                        live[t, lv] = True
                         if b < b_min:
                             b_min = b
                         if b > b_max:
                             b_max = b
-    return price, bucket, live, b_min, b_max
+                    else:
+                        bucket[t, lv] = VOID
+    return bucket, b_min, b_max
 
 
 @jit
-def mark_crossings_nb(level_price, level_bucket, per_side, cons_low, cons_high, cross, never, s_from, t):
+def rebase_buckets_nb(bucket, origin):
+    """In place: absolute buckets become relative to ``origin``; void ones become −1."""
+    for t in range(bucket.shape[0]):
+        for lv in range(bucket.shape[1]):
+            b = bucket[t, lv]
+            bucket[t, lv] = -1 if b == VOID else b - origin
+
+
+@jit
+def mark_crossings_nb(entry, factor, level_bucket, cons_low, cons_high, cross, never, s_from, t):
     """Live path: record candle t as the crossing of every not-yet-crossed level seeded
     in [s_from, t) that t's wick reaches (``cross == never`` means not crossed yet)."""
     lo_t = cons_low[t]
     hi_t = cons_high[t]
+    per_side = factor.shape[1] * 3
     for s in range(s_from, t):
-        for lv in range(level_price.shape[1]):
+        for lv in range(level_bucket.shape[1]):
             if level_bucket[s, lv] < 0 or cross[s, lv] != never:
                 continue
-            p = level_price[s, lv]
-            if (lv < per_side and lo_t <= p) or (lv >= per_side and hi_t >= p):
+            side = lv // per_side
+            p = entry[s, lv % 3] * factor[side, (lv % per_side) // 3]
+            if (side == 0 and lo_t <= p) or (side == 1 and hi_t >= p):
                 cross[s, lv] = t
