@@ -102,28 +102,60 @@ def first_crossing_nb(entry, factor, level_bucket, mins, maxs, horizon, n_log, s
 
 
 @jit(inline=True)
+def _neumaier_add_nb(total, w, side, g, x):
+    """``total[w, side, g]`` holds (sum, compensation): adding and later removing a
+    large level must leave the small ones exact, not a residue of eps × the large one."""
+    s = total[w, side, g, 0]
+    t = s + x
+    if abs(s) >= abs(x):
+        total[w, side, g, 1] += (s - t) + x
+    else:
+        total[w, side, g, 1] += (x - t) + s
+    total[w, side, g, 0] = t
+
+
+@jit(inline=True)
+def _total_nb(total, w, side, g):
+    return total[w, side, g, 0] + total[w, side, g, 1]
+
+
+@jit(inline=True)
+def _bucket_add_nb(stored, w, side, g, b, x):
+    """``stored[w, side, g, b]`` is (sum, compensation), like ``total``."""
+    s = stored[w, side, g, b, 0]
+    t = s + x
+    if abs(s) >= abs(x):
+        stored[w, side, g, b, 1] += (s - t) + x
+    else:
+        stored[w, side, g, b, 1] += (x - t) + s
+    stored[w, side, g, b, 0] = t
+
+
+@jit(inline=True)
 def _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, b, amount):
-    stored[w, side, g, b] -= amount
-    total[w, side, g] -= amount
+    _bucket_add_nb(stored, w, side, g, b, -amount)
+    _neumaier_add_nb(total, w, side, g, -amount)
     cnt_g[w, side, g, b] -= 1
     cnt[w, side, b] -= 1
     alive[w, side, g] -= 1
     # Exact zeros where nothing is left, so subtraction residue never looks like a cluster.
     if cnt_g[w, side, g, b] == 0:
-        stored[w, side, g, b] = 0.0
+        stored[w, side, g, b, 0] = 0.0
+        stored[w, side, g, b, 1] = 0.0
     if alive[w, side, g] == 0:
-        total[w, side, g] = 0.0
+        total[w, side, g, 0] = 0.0
+        total[w, side, g, 1] = 0.0
 
 
 @jit(inline=True)
 def _bucket_usd_nb(book, b, scale):
-    """USD in bucket b of one (window, side) book [G, n_buckets], clipped at 0."""
+    """USD in bucket b of one (window, side) book [G, n_buckets, 2], clipped at 0."""
     if scale.shape[0] == 1:  # the default: one decay group, no inner loop
-        m = book[0, b] * scale[0]
+        m = (book[0, b, 0] + book[0, b, 1]) * scale[0]
     else:
         m = 0.0
         for g in range(scale.shape[0]):
-            m += book[g, b] * scale[g]
+            m += (book[g, b, 0] + book[g, b, 1]) * scale[g]
     return m if m > 0.0 else 0.0
 
 
@@ -131,11 +163,11 @@ def _bucket_usd_nb(book, b, scale):
 def _usd_at_nb(stored, w, side, b, scale):
     """``_bucket_usd_nb`` on the full [W, 2, G, n_buckets] array, without making a view."""
     if scale.shape[0] == 1:
-        m = stored[w, side, 0, b] * scale[0]
+        m = (stored[w, side, 0, b, 0] + stored[w, side, 0, b, 1]) * scale[0]
     else:
         m = 0.0
         for g in range(scale.shape[0]):
-            m += stored[w, side, g, b] * scale[g]
+            m += (stored[w, side, g, b, 0] + stored[w, side, g, b, 1]) * scale[g]
     return m if m > 0.0 else 0.0
 
 
@@ -154,7 +186,7 @@ def _scan_row_nb(row, first, last, step, cluster_threshold, rec_b, rec_m):
     top = 0.0
     b = first
     while True:
-        m = row[b]
+        m = row[b, 0] + row[b, 1]
         if m > top:
             top = m
             rec_b[n_rec] = b
@@ -229,10 +261,10 @@ def new_state_nb(n_win, n_groups, n_buckets, capacity):
 
     ``capacity`` is the number of seed candles the arrays can hold (unit[s, g]).
     """
-    stored = np.zeros((n_win, 2, n_groups, n_buckets))
+    stored = np.zeros((n_win, 2, n_groups, n_buckets, 2))  # (compensated sum, compensation)
     cnt_g = np.zeros((n_win, 2, n_groups, n_buckets), dtype=np.int32)
     cnt = np.zeros((n_win, 2, n_buckets), dtype=np.int32)
-    total = np.zeros((n_win, 2, n_groups))
+    total = np.zeros((n_win, 2, n_groups, 2))  # (compensated sum, compensation)
     alive = np.zeros((n_win, 2, n_groups), dtype=np.int64)
     lo = np.full((n_win, 2), n_buckets, dtype=np.int64)
     hi = np.full((n_win, 2), -1, dtype=np.int64)
@@ -309,7 +341,7 @@ def advance_nb(
     tie_pow = (1.0 + TIE_RTOL) ** n_win
     rec_b = np.empty(n_buckets, dtype=np.int64)
     rec_m = np.empty(n_buckets)
-    mixed = np.zeros(n_buckets)
+    mixed = np.zeros((n_buckets, 2))
     conf_k = np.empty(n_win)
 
     for t in range(t_from, t_to):
@@ -320,7 +352,7 @@ def advance_nb(
                 for side in range(2):
                     for g in range(n_groups):
                         if alive[w, side, g] > 0:
-                            tot = total[w, side, g]
+                            tot = _total_nb(total, w, side, g)
                             ledger[w, DECAYED, t] += tot * (
                                 np.exp(post[g, t - 1] - base[g]) - np.exp(pre[g, t] - base[g])
                             )
@@ -360,7 +392,7 @@ def advance_nb(
             for side in range(2):
                 for g in range(n_groups):
                     if alive[w, side, g] > 0:
-                        ledger[w, CLOSED, t] += total[w, side, g] * (
+                        ledger[w, CLOSED, t] += _total_nb(total, w, side, g) * (
                             np.exp(pre[g, t] - base[g]) - np.exp(post[g, t] - base[g])
                         )
 
@@ -385,8 +417,8 @@ def advance_nb(
             seeded[t] += m
             amount = m * unit[t, g]
             for w in range(n_win):
-                stored[w, side, g, b] += amount
-                total[w, side, g] += amount
+                _bucket_add_nb(stored, w, side, g, b, amount)
+                _neumaier_add_nb(total, w, side, g, amount)
                 cnt_g[w, side, g, b] += 1
                 cnt[w, side, b] += 1
                 alive[w, side, g] += 1
@@ -402,7 +434,7 @@ def advance_nb(
                 tot = 0.0
                 for g in range(n_groups):
                     if alive[w, side, g] > 0:
-                        tot += total[w, side, g] * scale[g]
+                        tot += _total_nb(total, w, side, g) * scale[g]
                 out[w, side, OUTSTANDING, t] = tot if tot > 0.0 else 0.0
                 while lo[w, side] <= hi[w, side] and cnt[w, side, lo[w, side]] == 0:
                     lo[w, side] += 1
@@ -434,7 +466,7 @@ def advance_nb(
                     row = mixed
                     b = first
                     while True:
-                        mixed[b] = _bucket_usd_nb(stored[w, side], b, scale)
+                        mixed[b, 0] = _bucket_usd_nb(stored[w, side], b, scale)
                         if b == last:
                             break
                         b += step
@@ -510,6 +542,8 @@ def dense_heatmap_nb(level_bin, level_bucket, seed_usd, tier_weight, entry_weigh
     n, n_levels = level_bucket.shape
     per_side = tier_weight.shape[0] * 3
     heat = np.zeros((2, t1 - t0, n_bins))
+    # Survival from candle t to t + 1 per group: one multiply per (level, candle), no exp.
+    step = np.exp(post[:, 1:] - post[:, :-1])
     for s in range(t1):
         if expiry[s] <= t0:
             continue
@@ -520,10 +554,15 @@ def dense_heatmap_nb(level_bin, level_bucket, seed_usd, tier_weight, entry_weigh
             side = lv // per_side
             k = (lv % per_side) // 3
             g = tier_group[k]
-            m = seed_usd[s, side] * (tier_weight[k] * entry_weight[lv % 3])
             end = min(cross[s, lv], expiry[s], t1)
-            for t in range(max(s, t0), end):
-                heat[side, t - t0, pb] += m * np.exp(post[g, t] - post[g, s])
+            first = max(s, t0)
+            if first >= end:
+                continue
+            m = seed_usd[s, side] * (tier_weight[k] * entry_weight[lv % 3]) * np.exp(post[g, first] - post[g, s])
+            for t in range(first, end):
+                heat[side, t - t0, pb] += m
+                if t + 1 < end:
+                    m *= step[g, t]
     return heat
 
 
