@@ -8,7 +8,9 @@ from liqrisk.config import LiqConfig
 from liqrisk.errors import ConfigError, DataError, LiqriskError
 from liqrisk.frame import compute_features, feature_columns, required_startup_candles, run_engine
 from liqrisk.heatmap import Heatmap, liquidation_heatmap
+from liqrisk.liqmap import LiquidationMap, liquidation_map
 from liqrisk.liquidation import liquidation_factor, liquidation_price
+from liqrisk.live import LiveFeatures
 from liqrisk.tiers import MarginTier, TierTable, tier_table
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "Heatmap",
     "LiqConfig",
     "LiqriskError",
+    "LiquidationMap",
+    "LiveFeatures",
     "MarginTier",
     "compute_features",
     "feature_columns",
@@ -25,6 +29,7 @@ __all__ = [
     "TierTable",
     "liquidation_factor",
     "liquidation_heatmap",
+    "liquidation_map",
     "liquidation_price",
     "tier_table",
 ]

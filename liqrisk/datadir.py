@@ -9,6 +9,7 @@ imports freqtrade lazily. Layout, as freqtrade writes it:
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +86,12 @@ def load_market(
         raise ConfigError(f"--timerange {timerange!r}: {e}") from e
 
     def load(candle_type, tf, startup=startup_candles):
-        df = load_pair_history(pair, tf, path, timerange=tr, candle_type=candle_type, startup_candles=startup,
-                               fill_up_missing=candle_type == CandleType.FUTURES, data_format="feather")
+        with warnings.catch_warnings():
+            # freqtrade 2026.9 calls reset_index(inplace=True), which pandas 3.1 flags;
+            # harmless, and not ours to fix.
+            warnings.filterwarnings("ignore", "The inplace keyword", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
+            df = load_pair_history(pair, tf, path, timerange=tr, candle_type=candle_type, startup_candles=startup,
+                                   fill_up_missing=candle_type == CandleType.FUTURES, data_format="feather")
         return df if df is not None and not df.empty else None
 
     ohlcv = load(CandleType.FUTURES, timeframe)

@@ -1,0 +1,183 @@
+"""The liquidation map at one moment: outstanding USD per side × leverage tier × price bin.
+
+Coinglass's "liquidation map" is one column of the heatmap broken down by leverage:
+at the close of one candle, how much USD would be liquidated at each price, and by
+which leverage tier. It is computed here by direct summation over the levels that are
+still open at that close (seeded inside the window, not yet crossed), from the same
+``ModelInputs`` and crossings as ``liquidation_heatmap``; the tests check that summing
+over tiers gives the heatmap's row at that candle. Pure numpy/pandas, no plotting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from liqrisk.engine import crossings
+from liqrisk.errors import DataError
+from liqrisk.frame import prepare
+
+#: Default half-width of the price grid around the close, as a fraction of the close.
+#: 20% covers the 5x tier (a 5x long liquidates about 19.5% below its entry).
+DEFAULT_SPAN = 0.20
+
+
+@dataclass
+class LiquidationMap:
+    """Outstanding liquidation USD at the close of one candle, per side, tier and price bin.
+
+    ``usd[side, k, j]`` is the USD of side ``side`` (0 = long, 1 = short) positions of
+    leverage tier ``k`` whose liquidation price lies in ``[price_edges[j],
+    price_edges[j+1])`` and that are still open at the close of candle ``at`` (known
+    at that close: no later data is used). Prices in quote currency; USD means quote
+    currency.
+    """
+
+    pair: str
+    window: str
+    at: pd.Timestamp  # open time (UTC) of the candle; the map holds at its close
+    close_time: pd.Timestamp  # at + timeframe
+    price: float  # last valid close at that candle, quote currency
+    price_edges: np.ndarray  # [P + 1], increasing, quote currency
+    leverage: np.ndarray  # [K] configured leverage per tier (ratio, e.g. 10.0)
+    effective_leverage: np.ndarray  # [K] after the margin bracket's cap
+    usd: np.ndarray  # [2, K, P]
+    candles: pd.DataFrame  # OHLCV rows of the window ending at ``at`` (for context)
+
+    @property
+    def price_centers(self) -> np.ndarray:
+        return 0.5 * (self.price_edges[1:] + self.price_edges[:-1])
+
+    @property
+    def long_usd(self) -> np.ndarray:
+        """[P]: long USD per price bin, all tiers."""
+        return self.usd[0].sum(axis=0)
+
+    @property
+    def short_usd(self) -> np.ndarray:
+        """[P]: short USD per price bin, all tiers."""
+        return self.usd[1].sum(axis=0)
+
+    @property
+    def cumulative_long_usd(self) -> np.ndarray:
+        """[P]: long USD in bin j and every bin above it.
+
+        Long levels sit below the price, so below the price this is the USD liquidated
+        if the price falls to the bottom of bin j (Coinglass's cumulative long curve).
+        """
+        return np.cumsum(self.long_usd[::-1])[::-1]
+
+    @property
+    def cumulative_short_usd(self) -> np.ndarray:
+        """[P]: short USD in bin j and every bin below it (liquidated if price rises to the top of bin j)."""
+        return np.cumsum(self.short_usd)
+
+
+def liquidation_map(
+    ohlcv: pd.DataFrame,
+    *,
+    open_interest=None,
+    funding_rate=None,
+    mark=None,
+    pair: str = "BTC/USDT:USDT",
+    timeframe: str = "5m",
+    config=None,
+    tiers=None,
+    at=None,
+    window: str | None = None,
+    price_bins: int = 200,
+    price_range: tuple[float, float] | None = None,
+) -> LiquidationMap:
+    """Outstanding liquidation USD by side, leverage tier and price bin at the close of ``at``.
+
+    :param at: a time (UTC if naive); the map is taken at the close of the candle that
+        contains it (the last candle whose open time is ``<= at``). Default: the last candle.
+    :param window: one look-back window (``"1d"``); default the config's first window.
+    :param price_bins: number of equal-width price bins.
+    :param price_range: (low, high) in quote currency; default the close ± 20%
+        (``DEFAULT_SPAN``). Levels outside the grid are left out.
+    Give at least ``required_startup_candles`` of history before ``at`` so the map is exact.
+    :raises DataError: ``at`` before the first candle, bad bins or range.
+    """
+    if price_bins < 1:
+        raise DataError(f"price_bins={price_bins} must be at least 1.")
+    from liqrisk.config import LiqConfig
+
+    cfg = LiqConfig.from_mapping(config)
+    window = window or cfg.windows[0]
+    if window not in cfg.windows:
+        cfg = LiqConfig.from_mapping({**cfg.to_dict(), "windows": (window,)})
+    inputs, _, cfg = prepare(
+        ohlcv,
+        open_interest=open_interest,
+        funding_rate=funding_rate,
+        mark=mark,
+        pair=pair,
+        timeframe=timeframe,
+        config=cfg,
+        tiers=tiers,
+    )
+    w = cfg.windows.index(window)
+    dates = pd.DatetimeIndex(pd.to_datetime(inputs.dates_ns, utc=True))
+    if not len(dates):
+        raise DataError("no candles: the liquidation map needs at least one candle.")
+    t = len(dates) - 1 if at is None else int(np.searchsorted(dates, _utc(at), side="right")) - 1
+    if t < 0:
+        raise DataError(f"at={at} is before the first candle ({dates[0]}); load data that covers it.")
+    price = float(inputs.ref_price[t])
+    if price_range is None:
+        if not np.isfinite(price):
+            raise DataError(f"no valid close at or before {dates[t]}; give price_range explicitly.")
+        price_range = (price * (1 - DEFAULT_SPAN), price * (1 + DEFAULT_SPAN))
+    p_lo, p_hi = map(float, price_range)
+    if not (0 < p_lo < p_hi):
+        raise DataError(f"price_range={price_range} must be two increasing positive prices.")
+    edges = np.linspace(p_lo, p_hi, price_bins + 1)
+
+    expiry = inputs.expiry_index()[w]
+    cross = crossings(inputs, expiry)
+    post, _ = inputs.log_scales()
+    # A level seeded at s is open at the close of t when s <= t < cross and t < expiry[s]
+    # (the same rule as the dense heatmap). expiry is non-decreasing in s.
+    s0 = int(np.searchsorted(expiry, t, side="right"))
+    seeds = np.arange(s0, t + 1)
+    n_tiers = inputs.n_tiers
+    lv = np.arange(inputs.levels_per_candle)
+    side, k, j = lv // (n_tiers * 3), (lv % (n_tiers * 3)) // 3, lv % 3
+    prices = inputs.level_price[s0 : t + 1]
+    open_ = (inputs.level_bucket[s0 : t + 1] >= 0) & (cross[s0 : t + 1] > t)
+    pbin = np.searchsorted(edges, prices, side="right") - 1
+    open_ &= (pbin >= 0) & (pbin < price_bins)
+    g = inputs.tier_group[k]
+    # USD at seeding × survival from s to t (closing and decay), per level.
+    survive = np.exp(post[g][:, t][None, :] - post[g][:, seeds].T)
+    mass = (
+        inputs.seed_usd[seeds][:, side] * (inputs.tier_weight[k] * inputs.entry_weight[j])[None, :] * survive
+    )
+    cell = (side * n_tiers + k)[None, :] * price_bins + pbin
+    usd = np.bincount(cell[open_], weights=mass[open_], minlength=2 * n_tiers * price_bins)
+    return LiquidationMap(
+        pair=pair,
+        window=window,
+        at=dates[t],
+        close_time=dates[t] + pd.Timedelta(_tf_ns(timeframe), "ns"),
+        price=price,
+        price_edges=edges,
+        leverage=np.asarray(cfg.leverage_tiers, dtype=np.float64),
+        effective_leverage=inputs.effective_leverage.copy(),
+        usd=usd.reshape(2, n_tiers, price_bins),
+        candles=ohlcv.iloc[s0 : t + 1].reset_index(drop=True),
+    )
+
+
+def _tf_ns(timeframe: str) -> int:
+    from liqrisk._util import timeframe_to_ns
+
+    return timeframe_to_ns(timeframe)
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
