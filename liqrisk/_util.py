@@ -6,6 +6,7 @@ import logging
 import re
 
 import numpy as np
+import pandas as pd
 
 from liqrisk.errors import ConfigError
 
@@ -51,3 +52,9 @@ def reset_warnings() -> None:
 
 def as_float_array(values) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+
+
+def to_utc(value) -> pd.Timestamp:
+    """A timestamp in UTC; naive values are taken as UTC."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from liqrisk._util import to_utc
+from liqrisk.config import LiqConfig
 from liqrisk.core import kernels
 from liqrisk.engine import crossings
 from liqrisk.errors import DataError
 from liqrisk.frame import prepare
+from liqrisk.model import ModelInputs
 
 
 @dataclass
@@ -57,25 +60,13 @@ def liquidation_heatmap(
     first rows are complete. ``price_range`` defaults to the range's lowest low and
     highest high, widened by 10%; levels outside the grid are left out.
     """
-    if price_bins < 1:
-        raise DataError(f"price_bins={price_bins} must be at least 1.")
-    inputs, _, cfg = prepare(
-        ohlcv, open_interest=open_interest, funding_rate=funding_rate, mark=mark, pair=pair,
-        timeframe=timeframe, config=config, tiers=tiers,
+    inputs, window, w = window_inputs(
+        ohlcv, window=window, config=config, open_interest=open_interest, funding_rate=funding_rate,
+        mark=mark, pair=pair, timeframe=timeframe, tiers=tiers,
     )
-    window = window or cfg.windows[0]
-    if window not in cfg.windows:
-        from liqrisk.config import LiqConfig
-
-        cfg = LiqConfig.from_mapping({**cfg.to_dict(), "windows": (window,)})
-        inputs, _, cfg = prepare(
-            ohlcv, open_interest=open_interest, funding_rate=funding_rate, mark=mark, pair=pair,
-            timeframe=timeframe, config=cfg, tiers=tiers,
-        )
-    w = cfg.windows.index(window)
     dates = pd.DatetimeIndex(pd.to_datetime(inputs.dates_ns, utc=True))
-    t0 = int(np.searchsorted(dates, _utc(start), side="left")) if start is not None else 0
-    t1 = int(np.searchsorted(dates, _utc(end), side="right")) if end is not None else len(dates)
+    t0 = int(np.searchsorted(dates, to_utc(start), side="left")) if start is not None else 0
+    t1 = int(np.searchsorted(dates, to_utc(end), side="right")) if end is not None else len(dates)
     if t1 <= t0:
         raise DataError(f"no candles between {start} and {end} (data covers {dates[0] if len(dates) else 'nothing'}"
                         f" to {dates[-1] if len(dates) else 'nothing'}).")
@@ -86,14 +77,8 @@ def liquidation_heatmap(
         if not np.isfinite(lo) or not np.isfinite(hi):
             raise DataError("the range has no valid candles to draw.")
         price_range = (lo * 0.9, hi * 1.1)
-    p_lo, p_hi = map(float, price_range)
-    if not (0 < p_lo < p_hi):
-        raise DataError(f"price_range={price_range} must be two increasing positive prices.")
-    edges = np.linspace(p_lo, p_hi, price_bins + 1)
-
-    expiry = inputs.expiry_index()[w]
-    cross = crossings(inputs, expiry)
-    post, _ = inputs.log_scales()
+    edges = price_edges(price_range, price_bins)
+    expiry, cross, post = window_lifetimes(inputs, w)
     level_bin = np.searchsorted(edges, inputs.level_price, side="right") - 1
     level_bin = np.where((level_bin >= 0) & (level_bin < price_bins), level_bin, -1).astype(np.int64)
     heat = kernels.dense_heatmap_nb(
@@ -106,6 +91,35 @@ def liquidation_heatmap(
     )
 
 
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+def window_inputs(ohlcv, *, window: str | None, config, **kwargs) -> tuple[ModelInputs, str, int]:
+    """Prepared inputs whose windows include ``window`` (default: the config's first).
+
+    :returns: (inputs, window, index of the window in ``inputs.window_ns``).
+    """
+    cfg = LiqConfig.from_mapping(config)
+    window = window or cfg.windows[0]
+    if window not in cfg.windows:
+        cfg = LiqConfig.from_mapping({**cfg.to_dict(), "windows": (window,)})
+    inputs, _, cfg = prepare(ohlcv, config=cfg, **kwargs)
+    return inputs, window, cfg.windows.index(window)
+
+
+def price_edges(price_range: tuple[float, float], price_bins: int) -> np.ndarray:
+    """``price_bins + 1`` equal-width edges (quote currency) over ``price_range``."""
+    if price_bins < 1:
+        raise DataError(f"price_bins={price_bins} must be at least 1.")
+    p_lo, p_hi = map(float, price_range)
+    if not (0 < p_lo < p_hi):
+        raise DataError(f"price_range={price_range} must be two increasing positive prices.")
+    return np.linspace(p_lo, p_hi, price_bins + 1)
+
+
+def window_lifetimes(inputs: ModelInputs, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For window ``w``: expiry index per seed [n], first crossing per level [n, L]
+    (searched up to that expiry) and the log survival ``post`` [G, n].
+
+    A level seeded at s is open at the close of t when s <= t < min(cross, expiry[s]).
+    """
+    expiry = inputs.expiry_index()[w]
+    post, _ = inputs.log_scales()
+    return expiry, crossings(inputs, expiry), post

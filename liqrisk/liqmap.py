@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from liqrisk.engine import crossings
+from liqrisk._util import timeframe_to_ns, to_utc
+from liqrisk.config import LiqConfig
 from liqrisk.errors import DataError
-from liqrisk.frame import prepare
+from liqrisk.heatmap import price_edges, window_inputs, window_lifetimes
 
 #: Default half-width of the price grid around the close, as a fraction of the close.
 #: 20% covers the 5x tier (a 5x long liquidates about 19.5% below its entry).
@@ -101,29 +102,14 @@ def liquidation_map(
     Give at least ``required_startup_candles`` of history before ``at`` so the map is exact.
     :raises DataError: ``at`` before the first candle, bad bins or range.
     """
-    if price_bins < 1:
-        raise DataError(f"price_bins={price_bins} must be at least 1.")
-    from liqrisk.config import LiqConfig
-
-    cfg = LiqConfig.from_mapping(config)
-    window = window or cfg.windows[0]
-    if window not in cfg.windows:
-        cfg = LiqConfig.from_mapping({**cfg.to_dict(), "windows": (window,)})
-    inputs, _, cfg = prepare(
-        ohlcv,
-        open_interest=open_interest,
-        funding_rate=funding_rate,
-        mark=mark,
-        pair=pair,
-        timeframe=timeframe,
-        config=cfg,
-        tiers=tiers,
+    inputs, window, w = window_inputs(
+        ohlcv, window=window, config=config, open_interest=open_interest, funding_rate=funding_rate,
+        mark=mark, pair=pair, timeframe=timeframe, tiers=tiers,
     )
-    w = cfg.windows.index(window)
     dates = pd.DatetimeIndex(pd.to_datetime(inputs.dates_ns, utc=True))
     if not len(dates):
         raise DataError("no candles: the liquidation map needs at least one candle.")
-    t = len(dates) - 1 if at is None else int(np.searchsorted(dates, _utc(at), side="right")) - 1
+    t = len(dates) - 1 if at is None else int(np.searchsorted(dates, to_utc(at), side="right")) - 1
     if t < 0:
         raise DataError(f"at={at} is before the first candle ({dates[0]}); load data that covers it.")
     price = float(inputs.ref_price[t])
@@ -131,14 +117,8 @@ def liquidation_map(
         if not np.isfinite(price):
             raise DataError(f"no valid close at or before {dates[t]}; give price_range explicitly.")
         price_range = (price * (1 - DEFAULT_SPAN), price * (1 + DEFAULT_SPAN))
-    p_lo, p_hi = map(float, price_range)
-    if not (0 < p_lo < p_hi):
-        raise DataError(f"price_range={price_range} must be two increasing positive prices.")
-    edges = np.linspace(p_lo, p_hi, price_bins + 1)
-
-    expiry = inputs.expiry_index()[w]
-    cross = crossings(inputs, expiry)
-    post, _ = inputs.log_scales()
+    edges = price_edges(price_range, price_bins)
+    expiry, cross, post = window_lifetimes(inputs, w)
     # A level seeded at s is open at the close of t when s <= t < cross and t < expiry[s]
     # (the same rule as the dense heatmap). expiry is non-decreasing in s.
     s0 = int(np.searchsorted(expiry, t, side="right"))
@@ -162,22 +142,11 @@ def liquidation_map(
         pair=pair,
         window=window,
         at=dates[t],
-        close_time=dates[t] + pd.Timedelta(_tf_ns(timeframe), "ns"),
+        close_time=dates[t] + pd.Timedelta(timeframe_to_ns(timeframe), "ns"),
         price=price,
         price_edges=edges,
-        leverage=np.asarray(cfg.leverage_tiers, dtype=np.float64),
+        leverage=np.asarray(LiqConfig.from_mapping(config).leverage_tiers, dtype=np.float64),
         effective_leverage=inputs.effective_leverage.copy(),
         usd=usd.reshape(2, n_tiers, price_bins),
         candles=ohlcv.iloc[s0 : t + 1].reset_index(drop=True),
     )
-
-
-def _tf_ns(timeframe: str) -> int:
-    from liqrisk._util import timeframe_to_ns
-
-    return timeframe_to_ns(timeframe)
-
-
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
