@@ -1,0 +1,146 @@
+"""``liqrisk validate``: score estimated liquidations per candle against actual ones.
+
+The metrics live in ``liqrisk.validation``; this module only reads flags and files,
+prints the table and writes the JSON / PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", default=None,
+                        help="freqtrade config file (its datadir, optional 'liqrisk' model section)")
+    parser.add_argument("--datadir", default=None, help="freqtrade data folder (overrides the config's)")
+    parser.add_argument("--pair", "-p", required=True, help="futures pair, e.g. BTC/USDT:USDT")
+    parser.add_argument("--timeframe", "-t", default="5m", help="candle timeframe (default: %(default)s)")
+    parser.add_argument("--timerange", default=None,
+                        help="freqtrade timerange to score, e.g. 20250101-20250201; one window of history before "
+                             "it is loaded as warm-up (default: all data)")
+    parser.add_argument("--liquidations", "-l", default=None, metavar="FILE",
+                        help="actual liquidations (.csv/.feather/.parquet/.json): per candle 'date, long_usd, "
+                             "short_usd' or per event 'date, side, usd'; default: the simulator's "
+                             "<datadir>/liqrisk_truth/liquidations.parquet")
+    parser.add_argument("--window", "-w", default=None,
+                        help="window whose liq_*_est_usd_<w> is scored (default: the longest configured)")
+    parser.add_argument("--model-config", default=None, metavar="FILE",
+                        help="JSON object of liqrisk model keys (e.g. liqrisk/calibrated.json's 'config'); "
+                             "overrides the config's 'liqrisk' section")
+    parser.add_argument("--json", default=None, metavar="FILE", help="write the figures as JSON")
+    parser.add_argument("--plot", default=None, metavar="FILE", help="draw estimate vs actual (PNG/SVG/PDF)")
+
+
+def _fail(message: str) -> int:
+    print(f"liqrisk validate: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _model_config(args) -> dict:
+    from liqrisk.datadir import read_config
+    from liqrisk.errors import ConfigError
+
+    section = (read_config(args.config).get("liqrisk") or {}) if args.config else {}
+    if args.model_config:
+        path = Path(args.model_config)
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--model-config {path}: cannot read it as JSON ({e}).") from e
+        section = {**section, **(doc.get("config", doc) if isinstance(doc, dict) else {})}
+    if not isinstance(section, dict):
+        raise ConfigError("the 'liqrisk' model section must be a JSON object of model keys.")
+    return section
+
+
+def start(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from liqrisk.datadir import load_market, resolve_datadir
+    from liqrisk.errors import ConfigError, LiqriskError
+    from liqrisk.frame import required_startup_candles
+    from liqrisk.validation import pick_window, read_actuals, validate_frames
+
+    try:
+        config = _model_config(args)
+        window = pick_window(config, args.timeframe, args.window)
+        config = {**config, "windows": [window]}
+        datadir = resolve_datadir(args.config, args.datadir)
+        span_ms = None
+        if args.liquidations:
+            actual = read_actuals(args.liquidations, pair=args.pair)
+        else:
+            truth = datadir / "liqrisk_truth" / "liquidations.parquet"
+            if not truth.is_file():
+                raise ConfigError(f"no --liquidations FILE given and no simulator truth at {truth}; pass the actual "
+                                  "liquidations (date, long_usd, short_usd or date, side, usd).")
+            actual = read_actuals(truth, pair=args.pair)
+            meta = json.loads((truth.parent / "meta.json").read_text()) if (truth.parent / "meta.json").is_file() else {}
+            if "start_ms" in meta and "end_ms" in meta:
+                span_ms = (int(meta["start_ms"]), int(meta["end_ms"]))
+        startup = required_startup_candles(config, args.timeframe) if args.timerange else 0
+        market = load_market(args.pair, args.timeframe, config=args.config, datadir=datadir,
+                             timerange=args.timerange, startup_candles=startup)
+        start_ts = None
+        if args.timerange:
+            from freqtrade.configuration import TimeRange
+
+            tr = TimeRange.parse_timerange(args.timerange)
+            start_ts = pd.Timestamp(tr.startts, unit="s", tz="UTC") if tr.starttype else None
+        result = validate_frames(market.ohlcv, actual, open_interest=market.open_interest,
+                                 funding_rate=market.funding_rate, mark=market.mark, pair=args.pair,
+                                 timeframe=args.timeframe, config=config, window=window, start=start_ts,
+                                 span_ms=span_ms)
+    except LiqriskError as e:
+        return _fail(str(e))
+    print(result.table())
+    try:
+        if args.json:
+            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+            print(f"figures written to {args.json}")
+        if args.plot:
+            _plot(result, Path(args.plot))
+            print(f"plot written to {args.plot}")
+    except OSError as e:
+        return _fail(f"cannot write output: {e.strerror or e}")
+    return 0
+
+
+def _plot(result, out: Path) -> None:
+    """Estimated vs actual over time (one panel per side) and a log-log scatter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fr = result.frame
+    fig = plt.figure(figsize=(13, 7), constrained_layout=True)
+    grid = fig.add_gridspec(2, 3)
+    for row, side in enumerate(("long", "short")):
+        ax = fig.add_subplot(grid[row, :2])
+        ax.plot(fr["date"], fr[f"act_{side}_usd"] / 1e6, lw=0.8, color="black", label="actual")
+        ax.plot(fr["date"], fr[f"est_{side}_usd"] / 1e6, lw=0.8, color="tab:red" if side == "long" else "tab:green",
+                alpha=0.8, label="estimate")
+        ax.set_yscale("symlog", linthresh=0.01)
+        m = result.metrics[side]
+        ax.set_title(f"{side}s liquidated per candle: Spearman {m['spearman']:.2f}, "
+                     f"partial {m['partial_spearman']:.2f} given {m['best_baseline']}", fontsize=9)
+        ax.set_ylabel("M USD")
+        ax.legend(loc="upper left", fontsize=8)
+        sc = fig.add_subplot(grid[row, 2])
+        sc.scatter(fr[f"est_{side}_usd"] + 1, fr[f"act_{side}_usd"] + 1, s=4, alpha=0.4)
+        sc.set_xscale("log")
+        sc.set_yscale("log")
+        sc.set_xlabel("estimate + 1 (USD)")
+        sc.set_ylabel("actual + 1 (USD)")
+    fig.suptitle(f"liqrisk validate: {result.meta.get('pair')} {result.meta.get('timeframe')}, "
+                 f"window {result.meta.get('window')}", fontsize=10)
+    try:
+        fig.savefig(out, dpi=110)
+    finally:
+        plt.close(fig)
