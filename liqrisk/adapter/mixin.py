@@ -53,6 +53,9 @@ from liqrisk.rules import RuleParams, Snapshot
 
 logger = logging.getLogger(__name__)
 
+#: Shortest open-interest history period the exchanges serve (Binance, Bybit).
+OI_MIN_TIMEFRAME = "5m"
+
 _SPACE = "liqrisk"
 _STOP_EXITS = ("stop_loss", "trailing_stop_loss", "stoploss_on_exchange")
 #: Hooks that a strategy's own definition is wrapped for (see module docstring).
@@ -153,6 +156,13 @@ class LiqRiskMixin:
     def _liq_futures(self) -> bool:
         return self.config.get("trading_mode", "spot") == "futures"
 
+    @staticmethod
+    def _liq_oi_tf(timeframe: str) -> str:
+        """Open-interest history starts at 5m on Binance and Bybit (ccxt's openInterestHist
+        periods), so a 1m or 3m strategy reads 5m OI; the engine's as-of alignment treats a
+        5m row as known at its close, so nothing leaks into the 1m candles inside it."""
+        return timeframe if timeframe_to_ns(timeframe) >= timeframe_to_ns(OI_MIN_TIMEFRAME) else OI_MIN_TIMEFRAME
+
     def _liq_aux(self, pair: str, timeframe: str | None, candle_type: CandleType) -> pd.DataFrame | None:
         """An auxiliary candle frame from the DataProvider; None when absent (never raises)."""
         if self.dp is None:
@@ -202,7 +212,7 @@ class LiqRiskMixin:
         tf = self.config.get("timeframe") or self.timeframe
         oi = funding = mark = None
         if self._liq_futures():
-            oi = self._liq_aux(pair, tf, CandleType.OPEN_INTEREST)
+            oi = self._liq_aux(pair, self._liq_oi_tf(tf), CandleType.OPEN_INTEREST)
             funding = self._liq_aux(pair, self._liq_funding_tf(), CandleType.FUNDING_RATE)
             if self.liqrisk_use_mark and self._liq_cfg.use_mark:
                 mark = self._liq_aux(pair, tf, CandleType.MARK)
@@ -344,7 +354,7 @@ class LiqRiskMixin:
             return pairs
         tf = self.config.get("timeframe") or self.timeframe
         exchange = getattr(self.dp, "_exchange", None)
-        wanted = [(CandleType.OPEN_INTEREST, tf), (CandleType.FUNDING_RATE, self._liq_funding_tf())]
+        wanted = [(CandleType.OPEN_INTEREST, self._liq_oi_tf(tf)), (CandleType.FUNDING_RATE, self._liq_funding_tf())]
         if self.liqrisk_use_mark:
             wanted.append((CandleType.MARK, tf))
         for ct, ctf in wanted:
