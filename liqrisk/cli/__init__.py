@@ -14,7 +14,7 @@ import sys
 
 # (subcommand, module, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
-    ("demo", "liqrisk.cli.demo", "compute liquidation features on generated candles and print a summary"),
+    ("demo", "liqrisk.cli.demo", "offline main job: simulate a market, serve it locally, backtest the sample strategy with freqtrade"),
     ("simulate", "liqrisk.cli.simulate", "simulate a leveraged market and write freqtrade data files"),
     ("exchange", "liqrisk.cli.exchange", "serve a datadir over Binance USD-M's REST protocol on 127.0.0.1"),
     ("heatmap", "liqrisk.cli.heatmap", "draw a liquidation heatmap (PNG or interactive HTML) from a freqtrade datadir"),

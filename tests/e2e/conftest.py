@@ -1,0 +1,138 @@
+"""End-to-end fixtures: real ``liqrisk exchange`` and ``freqtrade`` processes on 127.0.0.1.
+
+Everything is bounded in time and stopped in ``finally`` clauses; every process runs in the test's
+temporary folder. The processes are started with ``liqrisk.offline`` (the library ``liqrisk
+demo`` uses), so these tests also exercise it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from liqrisk import offline
+
+REPO = Path(__file__).resolve().parents[2]
+STRATEGIES = Path(__file__).parent / "strategies"
+API_USER = "e2e"
+API_PASSWORD = "e2e-test-password"  # loopback-only test bot, never a real secret
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: end-to-end test with real processes (minutes); -m 'not e2e' skips")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def dry_run_config(url: str, pairs: list[str], tmp: Path, api_port: int, **overrides) -> Path:
+    """user_data/config.offline.json for a 1m dry-run bot against ``url``, with its REST API on ``api_port``.
+
+    Market orders at the other side of the book, so entries fill at once; a stake above
+    Binance's minimum notional with the 20 % stop reserve (BTC needs about 131 USDT).
+    """
+    cfg = offline.point_config(offline.load_config(REPO / "user_data" / "config.offline.json"), url, pairs=pairs)
+    (tmp / "user_data").mkdir(exist_ok=True)
+    cfg.update(
+        user_data_dir=str(tmp / "user_data"),
+        timeframe="1m",
+        stake_amount=200,
+        max_open_trades=len(pairs),
+        dry_run_wallet=1000,
+        order_types={"entry": "market", "exit": "market", "stoploss": "market", "stoploss_on_exchange": False},
+        internals={"process_throttle_secs": 3},
+        api_server={
+            "enabled": True, "listen_ip_address": "127.0.0.1", "listen_port": api_port, "verbosity": "error",
+            "enable_openapi": False, "jwt_secret_key": "e2e-jwt-secret-e2e-jwt-secret-0123456789",
+            "ws_token": "e2e-ws-token-e2e-ws-token-0123456789", "CORS_origins": [],
+            "username": API_USER, "password": API_PASSWORD,
+        },
+    )
+    cfg["entry_pricing"]["price_side"] = "other"
+    cfg["exit_pricing"]["price_side"] = "other"
+    cfg.update(overrides)
+    return offline.write_config(cfg, tmp, "dry_run_config.json")
+
+
+class Bot:
+    """``freqtrade trade`` (dry-run) in a subprocess, with its REST API; stopped with SIGINT."""
+
+    def __init__(self, config: Path, strategy: str, tmp: Path, api_port: int, strategy_path: Path = STRATEGIES):
+        self.api = f"http://127.0.0.1:{api_port}/api/v1"
+        self.log = tmp / "freqtrade.log"  # the bot's stdout and stderr: its whole log
+        self.db = tmp / "trades.sqlite"
+        cmd = [*offline.freqtrade_command(), "trade", "--config", str(config), "--strategy", strategy,
+               "--strategy-path", str(strategy_path), "--db-url", f"sqlite:///{self.db}"]
+        self._out_fh = self.log.open("w")
+        self.proc = subprocess.Popen(cmd, cwd=tmp, env=offline.subprocess_env(), stdout=self._out_fh,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=offline.parent_death_preexec())
+        self._auth = "Basic " + base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
+
+    def get(self, path: str, timeout: float = 5.0):
+        req = urllib.request.Request(f"{self.api}/{path}", headers={"Authorization": self._auth})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def try_get(self, path: str):
+        try:
+            return self.get(path)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def wait_api(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"freqtrade exited with {self.proc.returncode}:\n{self.tail()}")
+            if self.try_get("ping") is not None:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"freqtrade's API did not answer within {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        return offline.log_tail(self.log, lines)
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._out_fh.close()
+        return self.proc.returncode
+
+    def trades_in_db(self) -> list[dict]:
+        with sqlite3.connect(self.db) as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute("SELECT id, pair, is_open, amount, open_rate, stop_loss, initial_stop_loss, "
+                               "exit_reason, close_rate FROM trades ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
+
+
+def processes_with(text: str) -> list[int]:
+    """Pids of running processes whose command line contains ``text``."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(text in part for part in (p.info["cmdline"] or [])):
+                found.append(p.info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
