@@ -127,8 +127,11 @@ def run_engine(
 
 def _dates_ns(values, what: str) -> np.ndarray:
     dtype = getattr(values, "dtype", None)
-    if isinstance(dtype, pd.DatetimeTZDtype):  # freqtrade's own layout: no parsing needed
-        idx = pd.DatetimeIndex(values).tz_convert("UTC")
+    if isinstance(dtype, pd.DatetimeTZDtype):  # freqtrade's own layout: no parsing, no index objects
+        ns = values.to_numpy(dtype="datetime64[ns]")
+        if np.isnat(ns).any():
+            raise DataError(f"{what}: 'date' has missing values; drop those rows.")
+        return ns.view(np.int64)
     else:
         try:
             idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
@@ -199,7 +202,29 @@ def prepare(
 ) -> tuple[ModelInputs, pd.Index, LiqConfig]:
     """Check inputs, align every series to candle closes and apply the model rules."""
     cfg = LiqConfig.from_mapping(config)
-    tf_ns = timeframe_to_ns(timeframe)
+    dates, cols = candle_arrays(ohlcv)
+    candles, have_oi, have_funding = align(
+        dates, cols, cfg=cfg, timeframe=timeframe, pair=pair,
+        open_interest=open_interest, funding_rate=funding_rate, mark=mark,
+    )
+    inputs = build_inputs(candles, cfg, tier_table(pair, tiers_path=cfg.tiers_path, tiers=tiers))
+    n = len(dates)
+    if n:
+        if inputs.oi_fallback.all():
+            why = "no open_interest given" if not have_oi else "open_interest has no usable values"
+            warn_once(("no_oi", pair), "liqrisk: %s for %s; seeding from volume (liq_oi_fallback=1).", why, pair)
+        elif inputs.oi_fallback.any():
+            warn_once(("oi_gaps", pair), "liqrisk: open_interest for %s has gaps; %d of %d candles use the "
+                      "volume proxy (liq_oi_fallback=1).", pair, int(inputs.oi_fallback.sum()), n)
+        if not have_funding or inputs.funding_fallback.all():
+            warn_once(("no_funding", pair), "liqrisk: no usable funding_rate for %s; the funding tilt is off "
+                      "(liq_funding_fallback=1).", pair)
+    return inputs, ohlcv.index, cfg
+
+
+def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Checked OHLCV: dates (int64 ns, strictly increasing) and float64 columns, plus
+    ``taker_buy_volume`` when present."""
     if not isinstance(ohlcv, pd.DataFrame):
         raise DataError(f"ohlcv must be a pandas DataFrame, got {type(ohlcv).__name__}.")
     missing = [c for c in OHLCV_REQUIRED if c not in ohlcv.columns]
@@ -217,15 +242,28 @@ def prepare(
             raise DataError(f"ohlcv dates are not sorted (row {i}: {pd.Timestamp(dates[i], tz='UTC')}); "
                             "sort with df.sort_values('date').")
     cols = {c: _numeric(ohlcv, c, "ohlcv") for c in OHLCV_REQUIRED}
+    if "taker_buy_volume" in ohlcv.columns:
+        cols["taker_buy_volume"] = _numeric(ohlcv, "taker_buy_volume", "ohlcv")
+    return dates, cols
+
+
+def align(
+    dates: np.ndarray, cols: dict[str, np.ndarray], *, cfg: LiqConfig, timeframe: str, pair: str,
+    open_interest=None, funding_rate=None, mark=None,
+) -> tuple[AlignedCandles, bool, bool]:
+    """Align OI, funding and mark frames to checked candle arrays (see the module docstring).
+
+    :returns: (aligned candles, whether OI rows were given, whether funding rows were given).
+    """
+    tf_ns = timeframe_to_ns(timeframe)
     n = len(dates)
     close_ns = dates + tf_ns
     volume = cols["volume"]
 
     taker = np.full(n, np.nan)
-    if "taker_buy_volume" in ohlcv.columns:
-        tb = _numeric(ohlcv, "taker_buy_volume", "ohlcv")
+    if "taker_buy_volume" in cols:
         with np.errstate(invalid="ignore", divide="ignore"):
-            taker = np.where(volume > 0, tb / volume, np.nan)
+            taker = np.where(volume > 0, cols["taker_buy_volume"] / volume, np.nan)
 
     oi_open = np.full(n, np.nan)
     oi_close = np.full(n, np.nan)
@@ -282,18 +320,7 @@ def prepare(
         volume=volume, oi_open_usd=oi_open, oi_close_usd=oi_close, funding=funding,
         consume_low=mark_low, consume_high=mark_high, taker_buy_share=taker,
     )
-    inputs = build_inputs(candles, cfg, tier_table(pair, tiers_path=cfg.tiers_path, tiers=tiers))
-    if n:
-        if inputs.oi_fallback.all():
-            why = "no open_interest given" if oi is None else "open_interest has no usable values"
-            warn_once(("no_oi", pair), "liqrisk: %s for %s; seeding from volume (liq_oi_fallback=1).", why, pair)
-        elif inputs.oi_fallback.any():
-            warn_once(("oi_gaps", pair), "liqrisk: open_interest for %s has gaps; %d of %d candles use the "
-                      "volume proxy (liq_oi_fallback=1).", pair, int(inputs.oi_fallback.sum()), n)
-        if fr is None or inputs.funding_fallback.all():
-            warn_once(("no_funding", pair), "liqrisk: no usable funding_rate for %s; the funding tilt is off "
-                      "(liq_funding_fallback=1).", pair)
-    return inputs, ohlcv.index, cfg
+    return candles, oi is not None, fr is not None
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ import pandas as pd
 from liqrisk.config import LiqConfig
 from liqrisk.core import kernels
 from liqrisk.engine import RawResult, crossings
-from liqrisk.frame import _date_values, _dates_ns, feature_matrix, features_frame, prepare
-from liqrisk.model import ModelInputs
+from liqrisk.frame import _date_values, _dates_ns, align, feature_matrix, features_frame, prepare
+from liqrisk.model import ModelInputs, build_inputs
 from liqrisk.tiers import tier_table
 
 NEVER = np.iinfo(np.int32).max
@@ -67,7 +67,7 @@ class LiveFeatures:
         if first_new is None:
             self._full_run(ohlcv, values, aux)
         elif first_new < len(ohlcv):
-            if not self._step(ohlcv, values, first_new, aux):
+            if not self._step(ohlcv, dates, values, first_new, aux):
                 self._full_run(ohlcv, values, aux)
         start = len(self._dates) - len(dates)
         return features_frame(self._matrix[start:], ohlcv.index, self.config.windows)
@@ -126,15 +126,19 @@ class LiveFeatures:
             *ev, self._raw.out, self._raw.conf, self._raw.ledger, self._raw.seeded,
         )
 
-    def _step(self, ohlcv: pd.DataFrame, values: np.ndarray, first_new: int, aux: dict) -> bool:
+    def _step(self, ohlcv: pd.DataFrame, dates: np.ndarray, values: np.ndarray, first_new: int, aux: dict) -> bool:
         """Append rows ``first_new:`` of ``ohlcv``; False if a full run is needed instead."""
         old = self._inputs
         # Recompute one seen candle with the new ones: if its inputs changed (late OI or
         # funding), the past is stale and only a full run is right.
         lo = max(first_new - 1, 0)
         tails = {k: (v.iloc[-AUX_TAIL_ROWS:] if isinstance(v, pd.DataFrame) else v) for k, v in aux.items()}
-        new, _, _ = prepare(ohlcv.iloc[lo:], pair=self.pair, timeframe=self.timeframe, config=self.config,
-                            tiers=self.tiers, **tails)
+        # Candle arrays are already checked and extracted: align only those rows.
+        cols = {c: np.ascontiguousarray(values[lo:, i]) for i, c in enumerate(OHLCV_VALUES)}
+        if "taker_buy_volume" in ohlcv.columns:
+            cols["taker_buy_volume"] = ohlcv["taker_buy_volume"].to_numpy(dtype=np.float64)[lo:]
+        candles, _, _ = align(dates[lo:], cols, cfg=self.config, timeframe=self.timeframe, pair=self.pair, **tails)
+        new = build_inputs(candles, self.config, self.tiers)
         if lo < first_new:
             j = len(old.dates_ns) - 1
             same = (np.array_equal(new.seed_usd[0], old.seed_usd[j]) and new.close_frac[0] == old.close_frac[j]

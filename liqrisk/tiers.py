@@ -42,6 +42,15 @@ class TierTable:
     tiers: tuple[MarginTier, ...]
     is_default: bool = False
 
+    def __hash__(self) -> int:
+        # Cached: liquidation_factor is memoised on the table, and hashing ten nested
+        # dataclasses on every call cost more than the formula.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.pair, self.tiers, self.is_default))
+            object.__setattr__(self, "_hash", h)
+        return h
+
     def bracket(self, notional: float) -> MarginTier:
         """The bracket that holds a position of ``notional`` (quote currency)."""
         for tier in self.tiers:
