@@ -269,12 +269,11 @@ class LiqRiskMixin:
         # Stale: the bot has not analysed a candle for 3 timeframes; act as if unknown.
         if i < 0 or t - closes[i] > 3 * self._liq_tf_ns:
             return None
-        v = values[i]
+        v = values[i].tolist()  # plain floats: one conversion, not one per field
         if not (math.isfinite(v[0]) and v[0] > 0):
             return None
-        return Snapshot(close=float(v[0]), below=((v[1], v[2]), (v[3], v[4])), above=((v[5], v[6]), (v[7], v[8])),
-                        long_out_usd=float(v[9]), short_out_usd=float(v[10]), funding=float(v[11]),
-                        rsi=float(v[12]))
+        return Snapshot(close=v[0], below=((v[1], v[2]), (v[3], v[4])), above=((v[5], v[6]), (v[7], v[8])),
+                        long_out_usd=v[9], short_out_usd=v[10], funding=v[11], rsi=v[12])
 
     def _liq_from_dp(self, pair: str):
         if self.dp is None:
@@ -558,12 +557,13 @@ def _next_is_default(cls, name: str) -> bool:
     return True
 
 
-def _to_ns(t) -> float:
+def _to_ns(t) -> int:
+    """UTC ns as an int: a float would make ``searchsorted`` cast the int64 dates on every call."""
     if isinstance(t, datetime):
         if t.tzinfo is None:
             t = t.replace(tzinfo=UTC)
-        return t.timestamp() * 1e9
-    return float(pd.Timestamp(t).value)
+        return round(t.timestamp() * 1e6) * 1000  # datetimes carry microseconds
+    return int(pd.Timestamp(t).value)
 
 
 def _rsi(close: pd.Series, period: int) -> np.ndarray:
