@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-EXIT_USAGE = 2
+from liqrisk.cli._drawing import add_output_arguments, add_source_arguments, run_drawing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", "-c", default=None, help="freqtrade config file (its datadir, optional 'liqrisk' section)"
-    )
-    parser.add_argument("--datadir", default=None, help="freqtrade data folder (overrides the config's)")
-    parser.add_argument("--pair", "-p", required=True, help="futures pair, e.g. BTC/USDT:USDT")
-    parser.add_argument("--timeframe", "-t", default="5m", help="candle timeframe (default: %(default)s)")
+    add_source_arguments(parser)
     parser.add_argument(
         "--window",
         nargs="+",
@@ -51,39 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="overlay the simulator's liquidations from <datadir>/liqrisk_truth when present",
     )
-    parser.add_argument(
-        "--out",
-        "-o",
-        default="user_data/plot/heatmap.png",
-        help="output file: .png, .svg, .pdf, or .html for an interactive figure (default: %(default)s)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_arguments(parser, default="user_data/plot/heatmap.png", formats=".png, .svg, .pdf, or .html for an interactive figure")
 
 
 def start(args: argparse.Namespace) -> int:
-    from liqrisk.errors import LiqriskError
     from liqrisk.plot.heatmap import draw_heatmap
-    from liqrisk.plot.progress import rich_progress
 
-    try:
-        with rich_progress(disable=args.no_progress) as progress:
-            out = draw_heatmap(
-                args.out,
-                pair=args.pair,
-                timeframe=args.timeframe,
-                windows=args.window,
-                config=args.config,
-                datadir=args.datadir,
-                timerange=args.timerange,
-                side=args.side,
-                view=args.view,
-                events=args.events,
-                truth=args.truth,
-                price_bins=args.bins,
-                progress=progress,
-            )
-    except LiqriskError as e:
-        print(f"liqrisk heatmap: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"heatmap written to {out}")
-    return 0
+    return run_drawing(
+        "heatmap", "heatmap", args, draw_heatmap, windows=args.window, timerange=args.timerange,
+        side=args.side, view=args.view, events=args.events, truth=args.truth, price_bins=args.bins,
+    )
