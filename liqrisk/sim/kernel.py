@@ -249,6 +249,27 @@ def _deactivate(cid, active, apos, si):
     si[I_N_ACT] = last
 
 
+@njit(inline="always")
+def _close_cohort(cid, status, t_ev, usd_slot, c_status, c_end_ms, c_qty, c_entry, active, apos, si, sf):
+    """A forced close (liquidation or stop) of cohort ``cid`` at ``t_ev``: mark it, take it
+    out of the active set, the side's entry USD and OI. Returns its quantity (base)."""
+    c_status[cid] = status
+    c_end_ms[cid] = t_ev
+    _deactivate(cid, active, apos, si)
+    qty = c_qty[cid]
+    sf[usd_slot] -= qty * c_entry[cid]
+    sf[S_OI] -= qty
+    return qty
+
+
+@njit(inline="always")
+def _record_liquidation(cid, t_ev, mark, ev_ms, ev_id, ev_mark, si):
+    ev_ms[si[I_N_EV]] = t_ev
+    ev_id[si[I_N_EV]] = cid
+    ev_mark[si[I_N_EV]] = mark
+    si[I_N_EV] += 1
+
+
 @njit(cache=True, nogil=True)
 def simulate_minutes(
     n_minutes, t0_ms, prm, lev_factor, lev_nominal, lev_cdf, size_cdf,
@@ -379,61 +400,39 @@ def simulate_minutes(
                     si[I_HL] = _heap_pop(hl_k, hl_i, si[I_HL])
                     if c_status[cid] != STATUS_OPEN:
                         continue
-                    c_status[cid] = STATUS_LIQUIDATED
-                    c_end_ms[cid] = t_ev
-                    _deactivate(cid, active, apos, si)
-                    qty = c_qty[cid]
+                    qty = _close_cohort(cid, STATUS_LIQUIDATED, t_ev, S_LONG_USD, c_status, c_end_ms, c_qty, c_entry,
+                                        active, apos, si, sf)
                     sold_usd += qty * c_lp[cid]
-                    sf[S_LONG_USD] -= qty * c_entry[cid]
-                    sf[S_OI] -= qty
                     vol_qty += qty
-                    ev_ms[si[I_N_EV]] = t_ev
-                    ev_id[si[I_N_EV]] = cid
-                    ev_mark[si[I_N_EV]] = mark
-                    si[I_N_EV] += 1
+                    _record_liquidation(cid, t_ev, mark, ev_ms, ev_id, ev_mark, si)
                 while si[I_HS] > 0 and hs_k[0] <= mark:
                     cid = hs_i[0]
                     si[I_HS] = _heap_pop(hs_k, hs_i, si[I_HS])
                     if c_status[cid] != STATUS_OPEN:
                         continue
-                    c_status[cid] = STATUS_LIQUIDATED
-                    c_end_ms[cid] = t_ev
-                    _deactivate(cid, active, apos, si)
-                    qty = c_qty[cid]
+                    qty = _close_cohort(cid, STATUS_LIQUIDATED, t_ev, S_SHORT_USD, c_status, c_end_ms, c_qty, c_entry,
+                                        active, apos, si, sf)
                     bought_usd += qty * c_lp[cid]
-                    sf[S_SHORT_USD] -= qty * c_entry[cid]
-                    sf[S_OI] -= qty
                     vol_qty += qty
-                    ev_ms[si[I_N_EV]] = t_ev
-                    ev_id[si[I_N_EV]] = cid
-                    ev_mark[si[I_N_EV]] = mark
-                    si[I_N_EV] += 1
+                    _record_liquidation(cid, t_ev, mark, ev_ms, ev_id, ev_mark, si)
                 # Stops trigger on the last price and fill as market orders.
                 while si[I_HTL] > 0 and -htl_k[0] >= last:
                     cid = htl_i[0]
                     si[I_HTL] = _heap_pop(htl_k, htl_i, si[I_HTL])
                     if c_status[cid] != STATUS_OPEN:
                         continue
-                    c_status[cid] = STATUS_STOPPED
-                    c_end_ms[cid] = t_ev
-                    _deactivate(cid, active, apos, si)
-                    qty = c_qty[cid]
+                    qty = _close_cohort(cid, STATUS_STOPPED, t_ev, S_LONG_USD, c_status, c_end_ms, c_qty, c_entry,
+                                        active, apos, si, sf)
                     sold_usd += qty * last
-                    sf[S_LONG_USD] -= qty * c_entry[cid]
-                    sf[S_OI] -= qty
                     vol_qty += qty
                 while si[I_HTS] > 0 and hts_k[0] <= last:
                     cid = hts_i[0]
                     si[I_HTS] = _heap_pop(hts_k, hts_i, si[I_HTS])
                     if c_status[cid] != STATUS_OPEN:
                         continue
-                    c_status[cid] = STATUS_STOPPED
-                    c_end_ms[cid] = t_ev
-                    _deactivate(cid, active, apos, si)
-                    qty = c_qty[cid]
+                    qty = _close_cohort(cid, STATUS_STOPPED, t_ev, S_SHORT_USD, c_status, c_end_ms, c_qty, c_entry,
+                                        active, apos, si, sf)
                     bought_usd += qty * last
-                    sf[S_SHORT_USD] -= qty * c_entry[cid]
-                    sf[S_OI] -= qty
                     vol_qty += qty
                 if sold_usd == 0.0 and bought_usd == 0.0:
                     break
