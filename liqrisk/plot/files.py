@@ -1,7 +1,8 @@
-"""Writing matplotlib figures: PNG with a 256-colour palette, other formats as matplotlib writes them."""
+"""Writing pictures: interactive HTML with plotly; PNG with a 256-colour palette, other formats as matplotlib writes them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,4 +33,30 @@ def save_figure(fig, out: str | Path, *, dpi: int = DPI, palette: bool = True) -
         colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
     )
     image.save(out, format="PNG")
+    return out
+
+
+def write_picture(out: str | Path, *, html: Callable, static: Callable, on_write: Callable[[str], None]) -> Path:
+    """Write ``out``: ``html()`` builds a plotly figure for ``.html``, ``static()`` a
+    matplotlib one for every other extension. ``on_write(name)`` is called once the
+    figure is built. An unwritable path is a ConfigError naming ``--out``."""
+    from liqrisk.errors import ConfigError
+
+    out = Path(out)
+    try:
+        if out.suffix.lower() == ".html":
+            fig = html()
+            on_write(out.name)
+            fig.write_html(out, include_plotlyjs=True, full_html=True)
+        else:
+            import matplotlib.pyplot as plt
+
+            fig = static()
+            on_write(out.name)
+            try:
+                save_figure(fig, out)
+            finally:
+                plt.close(fig)
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write it: {e.strerror or e}.") from e
     return out

@@ -32,7 +32,7 @@ from liqrisk.plot.data import (
     side_matrix,
     truth_events_path,
 )
-from liqrisk.plot.files import save_figure
+from liqrisk.plot.files import write_picture
 
 #: Candles drawn over a PNG panel (blocks of consecutive candles are merged beyond this).
 MAX_CANDLES = 180
@@ -528,24 +528,12 @@ def write_figure(
     total: int = 2,
 ) -> Path:
     """Draw ``hs`` and write it to ``out`` (format from the extension)."""
-    out = Path(out)
-    try:
-        if out.suffix.lower() == ".html":
-            fig = heatmap_plotly(hs, side=side, view=view)
-            progress(f"writing {out.name}", total - 1, total)
-            fig.write_html(out, include_plotlyjs=True, full_html=True)
-        else:
-            import matplotlib.pyplot as plt
-
-            fig = heatmap_figure(hs, side=side, view=view)
-            progress(f"writing {out.name}", total - 1, total)
-            try:
-                save_figure(fig, out)
-            finally:
-                plt.close(fig)
-    except OSError as e:
-        raise ConfigError(f"--out {out}: cannot write it: {e.strerror or e}.") from e
-    return out
+    return write_picture(
+        out,
+        html=lambda: heatmap_plotly(hs, side=side, view=view),
+        static=lambda: heatmap_figure(hs, side=side, view=view),
+        on_write=lambda name: progress(f"writing {name}", total - 1, total),
+    )
 
 
 def model_config(config: str | Path | None, windows: list[str]) -> dict:

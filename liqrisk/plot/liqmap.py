@@ -17,7 +17,7 @@ from liqrisk.errors import ConfigError
 from liqrisk.liqmap import LiquidationMap, liquidation_map
 from liqrisk.plot import colors
 from liqrisk.plot.data import Progress, check_output, no_progress
-from liqrisk.plot.files import save_figure
+from liqrisk.plot.files import write_picture
 from liqrisk.plot.heatmap import model_config, quote_currency
 
 CUM_LONG, CUM_SHORT, PRICE = "#d62728", "#2ca02c", "#222222"
@@ -264,19 +264,11 @@ def draw_liquidation_map(
         price_range=price_range,
     )
     progress("drawing", 2, total)
-    try:
-        if out.suffix.lower() == ".html":
-            liqmap_plotly(lm, timeframe=timeframe).write_html(out, include_plotlyjs=True, full_html=True)
-        else:
-            import matplotlib.pyplot as plt
-
-            fig = liqmap_figure(lm, timeframe=timeframe)
-            progress(f"writing {out.name}", 3, total)
-            try:
-                save_figure(fig, out)
-            finally:
-                plt.close(fig)
-    except OSError as e:
-        raise ConfigError(f"--out {out}: cannot write it: {e.strerror or e}.") from e
+    write_picture(
+        out,
+        html=lambda: liqmap_plotly(lm, timeframe=timeframe),
+        static=lambda: liqmap_figure(lm, timeframe=timeframe),
+        on_write=lambda name: progress(f"writing {name}", 3, total),
+    )
     progress("done", total, total)
     return out
