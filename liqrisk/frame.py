@@ -339,8 +339,12 @@ def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = s
         matrix[:, col] = values
         col += 1
 
+    # Bucket slots hold relative indices as floats, −1 for none: a lookup whose last
+    # entry is NaN turns them into prices without an exp per row.
+    centers = np.append(inputs.bucket_center(np.arange(inputs.n_buckets)), np.nan)
+
     def price_of(bucket_row: np.ndarray) -> np.ndarray:
-        return np.where(bucket_row >= 0, inputs.bucket_center(np.maximum(bucket_row, 0)), np.nan)
+        return centers.take(np.nan_to_num(bucket_row, nan=-1.0).astype(np.intp))  # NaN: no confluence (one window)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         for w in range(len(windows)):

@@ -210,6 +210,61 @@ def _scan_row_nb(row, first, last, step, cluster_threshold, rec_b, rec_m):
 
 
 @jit
+def _confluence_nb(stored, side, first, last, step, scale, inv_max, tie_pow):
+    """Bucket in [first .. last] (walked by ``step``) with the highest product over windows
+    of USD × ``inv_max[w]``, nearest first within ``tie_pow``. Returns (product, bucket|−1).
+
+    Each factor is <= 1, so a bucket whose first factor cannot beat the best product is
+    skipped without reading the other windows.
+    """
+    n_win = inv_max.shape[0]
+    best = 0.0
+    need = 0.0
+    best_b = -1
+    b = first
+    while True:
+        prod = _usd_at_nb(stored, 0, side, b, scale) * inv_max[0]
+        if prod > need:
+            for w in range(1, n_win):
+                prod *= _usd_at_nb(stored, w, side, b, scale) * inv_max[w]
+            if prod > need:
+                best = prod
+                need = best * tie_pow
+                best_b = b
+        if b == last:
+            break
+        b += step
+    return best, best_b
+
+
+@jit
+def _confluence_one_group_nb(stored, side, first, last, step, scale, inv_max, tie_pow):
+    """``_confluence_nb`` for one decay group (the default), about twice as fast: the
+    first window's stored units are read directly (the generic per-bucket helper
+    dominated the whole kernel), and the common scale is applied to candidates only."""
+    n_win = inv_max.shape[0]
+    best = 0.0
+    need = 0.0
+    best_b = -1
+    k0 = inv_max[0] * scale
+    b = first
+    while True:
+        prod = (stored[0, side, 0, b, 0] + stored[0, side, 0, b, 1]) * k0
+        if prod > need:
+            for w in range(1, n_win):
+                m = (stored[w, side, 0, b, 0] + stored[w, side, 0, b, 1]) * scale
+                prod *= (m if m > 0.0 else 0.0) * inv_max[w]
+            if prod > need:
+                best = prod
+                need = best * tie_pow
+                best_b = b
+        if b == last:
+            break
+        b += step
+    return best, best_b
+
+
+@jit
 def level_tables_nb(tier_weight, entry_weight, tier_group):
     """Per level index: side, decay group and USD share (integer division is slow in hot loops)."""
     n_tiers = tier_weight.shape[0]
@@ -337,6 +392,8 @@ def advance_nb(
     n_buckets = stored.shape[3]
     scale = np.empty(n_groups)
     pre_scale = np.empty(n_groups)
+    decay_step = np.empty(n_groups)
+    close_step = np.empty(n_groups)
     side_max = np.zeros((n_win, 2))
     tie_pow = (1.0 + TIE_RTOL) ** n_win
     rec_b = np.empty(n_buckets, dtype=np.int64)
@@ -345,17 +402,17 @@ def advance_nb(
     conf_k = np.empty(n_win)
 
     for t in range(t_from, t_to):
+        # Per-group scale changes over t, shared by every window and side.
         for g in range(n_groups):
             pre_scale[g] = np.exp(pre[g, t] - base[g])
+            decay_step[g] = np.exp(post[g, t - 1] - base[g]) - pre_scale[g] if t > 0 else 0.0
+            close_step[g] = pre_scale[g] - np.exp(post[g, t] - base[g])
         for w in range(n_win):
             if t > 0:
                 for side in range(2):
                     for g in range(n_groups):
                         if alive[w, side, g] > 0:
-                            tot = _total_nb(total, w, side, g)
-                            ledger[w, DECAYED, t] += tot * (
-                                np.exp(post[g, t - 1] - base[g]) - np.exp(pre[g, t] - base[g])
-                            )
+                            ledger[w, DECAYED, t] += _total_nb(total, w, side, g) * decay_step[g]
             # Expire: every seed candle whose window has passed, in seed order.
             while exp_ptr[w] < n and expiry[w, exp_ptr[w]] - offset <= t:
                 s = exp_ptr[w]
@@ -392,9 +449,7 @@ def advance_nb(
             for side in range(2):
                 for g in range(n_groups):
                     if alive[w, side, g] > 0:
-                        ledger[w, CLOSED, t] += _total_nb(total, w, side, g) * (
-                            np.exp(pre[g, t] - base[g]) - np.exp(post[g, t] - base[g])
-                        )
+                        ledger[w, CLOSED, t] += _total_nb(total, w, side, g) * close_step[g]
 
         for g in range(n_groups):
             if base[g] - post[g, t] > REBASE_LOG:
@@ -510,24 +565,14 @@ def advance_nb(
                 # Product of normalised USD across windows; its W-th root is the score.
                 # Each factor is <= 1, so a bucket whose first factor cannot beat the
                 # best product is skipped without reading the other windows.
-                best = 0.0
-                need = 0.0
                 for w in range(n_win):
                     conf_k[w] = 1.0 / side_max[w, side]
-                b = first
-                while True:
-                    prod = _usd_at_nb(stored, 0, side, b, scale) * conf_k[0]
-                    if prod > need:
-                        for w in range(1, n_win):
-                            prod *= _usd_at_nb(stored, w, side, b, scale) * conf_k[w]
-                        if prod > need:
-                            best = prod
-                            need = best * tie_pow
-                            conf[side, 1, t] = b
-                    if b == last:
-                        break
-                    b += step
+                if n_groups == 1:
+                    best, best_b = _confluence_one_group_nb(stored, side, first, last, step, scale[0], conf_k, tie_pow)
+                else:
+                    best, best_b = _confluence_nb(stored, side, first, last, step, scale, conf_k, tie_pow)
                 conf[side, 0, t] = best ** (1.0 / n_win)
+                conf[side, 1, t] = best_b
 
 
 @jit
