@@ -86,21 +86,22 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
     n_chunks = _n_chunks(n, longest, chunks)
     cross = crossings(inputs, horizon, chunks=n_chunks)
     post, pre = inputs.log_scales()
+    n_win = expiry.shape[0]
+    # One result that every chunk writes its own candles into: no per-chunk copies to join.
+    res = RawResult(
+        out=np.full((n_win, 2, kernels.N_SLOTS, n), np.nan), conf=np.full((2, 2, n), np.nan),
+        ledger=np.zeros((n_win, 3, n)), seeded=np.zeros(n),
+    )
 
     def run(chunk):
-        begin, _, end = chunk
-        return kernels.engine_nb(
+        begin, report, end = chunk
+        kernels.engine_nb(
             inputs.ref_bucket[begin:end], inputs.level_bucket[begin:end], inputs.seed_usd[begin:end],
             inputs.tier_weight, inputs.entry_weight, inputs.tier_group, cross[begin:end],
             expiry[:, begin:end], post[:, begin:end], pre[:, begin:end],
-            inputs.n_buckets, inputs.cluster_threshold, begin,
+            inputs.n_buckets, inputs.cluster_threshold, begin, report - begin,
+            res.out[..., begin:end], res.conf[..., begin:end], res.ledger[..., begin:end], res.seeded[begin:end],
         )
 
-    plan = _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)]
-    parts = _map(run, plan, n_chunks)
-    if len(parts) == 1:
-        return RawResult(*parts[0])
-    # Keep each chunk's reported candles; its warm-up belongs to the chunk before it.
-    pieces = [[p[i][..., report - begin:] for p, (begin, report, _) in zip(parts, plan, strict=True)] for i in range(4)]
-    out, conf, ledger, seeded = (np.concatenate(x, axis=-1) for x in pieces)
-    return RawResult(out=out, conf=conf, ledger=ledger, seeded=seeded)
+    _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], n_chunks)
+    return res

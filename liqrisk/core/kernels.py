@@ -333,7 +333,8 @@ def new_state_nb(n_win, n_groups, n_buckets, capacity):
 @jit
 def engine_nb(
     ref_bucket, level_bucket, seed_usd, tier_weight, entry_weight, tier_group,
-    cross, expiry, post, pre, n_buckets, cluster_threshold, offset,
+    cross, expiry, post, pre, n_buckets, cluster_threshold, offset, report_from,
+    out, conf, ledger, seeded,
 ):
     """Run the state machine over all candles and windows.
 
@@ -346,12 +347,18 @@ def engine_nb(
     of USD m seeded at s is stored as ``m·exp(base[g] − post[g, s])`` and is worth
     ``stored·exp(post[g, t] − base[g])`` at t, because closing and decay multiply every
     level of a group by the same factor. Removing a level subtracts exactly what was
-    added. Returns ``(out[W, 2, 6, n], conf[2, 2, n], ledger[W, 3, n], seeded[n])``.
+    added.
 
-    Chunks: the arrays may be a slice of candles starting at global index ``offset``;
-    ``cross`` and ``expiry`` hold global indices and are re-based here. With a hard
-    window cut-off, a chunk that starts one longest window before the first candle it
-    reports reproduces the full run's state there (``liqrisk.engine`` relies on it).
+    Writes candles [report_from, n) into the caller's ``out[W, 2, 6, n]`` (NaN-filled),
+    ``conf[2, 2, n]`` (NaN), ``ledger[W, 3, n]`` (zeros) and ``seeded[n]`` (zeros);
+    candles before ``report_from`` are warm-up, simulated into scratch arrays.
+
+    Chunks: the arrays may be a slice of candles starting at global index ``offset``
+    (the outputs then are views of the full result over the same slice); ``cross`` and
+    ``expiry`` hold global indices and are re-based here. With a hard window cut-off, a
+    chunk that starts one longest window before the first candle it reports reproduces
+    the full run's state there (``liqrisk.engine`` relies on it). Chunks write disjoint
+    candles, so they can run in parallel on one result.
     """
     n = level_bucket.shape[0]
     n_win = expiry.shape[0]
@@ -359,17 +366,21 @@ def engine_nb(
     lv_side, lv_group, lv_share = level_tables_nb(tier_weight, entry_weight, tier_group)
     ev_starts, ev_seed, ev_level = consumption_events_nb(level_bucket, cross, offset, 0, n, 0)
     stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit = new_state_nb(n_win, n_groups, n_buckets, n)
-    out = np.full((n_win, 2, N_SLOTS, n), np.nan)
-    conf = np.full((2, 2, n), np.nan)
-    ledger = np.zeros((n_win, 3, n))
-    seeded = np.zeros(n)
+    if report_from > 0:
+        advance_nb(
+            stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
+            ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
+            cross, expiry, post, pre, cluster_threshold, offset, 0, report_from,
+            ev_starts, ev_seed, ev_level,
+            np.full((n_win, 2, N_SLOTS, report_from), np.nan), np.full((2, 2, report_from), np.nan),
+            np.zeros((n_win, 3, report_from)), np.zeros(report_from),
+        )
     advance_nb(
         stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
         ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
-        cross, expiry, post, pre, cluster_threshold, offset, 0, n,
-        ev_starts, ev_seed, ev_level, out, conf, ledger, seeded,
+        cross, expiry, post, pre, cluster_threshold, offset, report_from, n,
+        ev_starts[report_from:], ev_seed, ev_level, out, conf, ledger, seeded,
     )
-    return out, conf, ledger, seeded
 
 
 @jit
