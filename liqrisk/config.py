@@ -40,6 +40,15 @@ class LiqConfig:
     funding_scale: float = 0.0005
     #: Share of each side's new notional that is leveraged and liquidatable (0..1].
     liquidatable_share: float = 1.0
+    #: Same-candle liquidations: share of open interest re-opened per day (fraction per
+    #: day) whose entry is the candle's open and whose liquidation the same candle's wick
+    #: can reach. Net OI change misses this turnover, and levels seeded during a candle
+    #: are only consumable from the next one. Scaled by the candle's length; 0 = off.
+    intra_turnover: float = 0.0
+    #: Spread of the same-candle liquidation distances: each tier's exact distance d_k is
+    #: spread log-uniformly over [d_k / s, d_k · s] (the leverage and entries around a
+    #: tier vary). 1 = exactly the tier distances (a step in the wick).
+    intra_spread: float = 3.0
     #: Without OI: new notional per candle = volume_proxy_share × volume × close (quote).
     volume_proxy_share: float = 0.02
     #: Representative position size (quote) that picks the maintenance-margin bracket.
@@ -166,6 +175,8 @@ def _validate(cfg: LiqConfig) -> None:
     _finite("funding_scale", cfg.funding_scale, low=0.0, low_open=True)
     _finite("liquidatable_share", cfg.liquidatable_share, low=0.0, high=1.0, low_open=True)
     _finite("volume_proxy_share", cfg.volume_proxy_share, low=0.0)
+    _finite("intra_turnover", cfg.intra_turnover, low=0.0, high=100.0)
+    _finite("intra_spread", cfg.intra_spread, low=1.0, high=100.0)
     _finite("position_notional_usd", cfg.position_notional_usd, low=0.0, low_open=True)
     _finite("bucket_width", cfg.bucket_width, low=1e-5, high=0.1)
     _finite("cluster_threshold", cfg.cluster_threshold, low=0.0, high=1.0, low_open=True)

@@ -97,6 +97,7 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
         begin, report, end = chunk
         kernels.engine_nb(
             inputs.ref_bucket[begin:end], inputs.level_bucket[begin:end], inputs.seed_usd[begin:end],
+            inputs.intra_usd[begin:end],
             inputs.tier_weight, inputs.entry_weight, inputs.tier_group, cross[begin:end],
             expiry[:, begin:end], post[:, begin:end], pre[:, begin:end],
             inputs.n_buckets, inputs.cluster_threshold, begin, report - begin,

@@ -318,7 +318,7 @@ def align(
     candles = AlignedCandles(
         dates_ns=dates, open=cols["open"], high=cols["high"], low=cols["low"], close=cols["close"],
         volume=volume, oi_open_usd=oi_open, oi_close_usd=oi_close, funding=funding,
-        consume_low=mark_low, consume_high=mark_high, taker_buy_share=taker,
+        consume_low=mark_low, consume_high=mark_high, taker_buy_share=taker, timeframe_ns=tf_ns,
     )
     return candles, oi is not None, fr is not None
 

@@ -55,7 +55,7 @@ class LiveFeatures:
     # (attribute path, time axis, fill) of every per-candle buffer.
     _BUFFERS = (
         ("inputs.dates_ns", 0, 0), ("inputs.ref_price", 0, np.nan), ("inputs.entry", 0, np.nan),
-        ("inputs.seed_usd", 0, 0.0), ("inputs.long_share", 0, np.nan), ("inputs.close_frac", 0, 0.0),
+        ("inputs.seed_usd", 0, 0.0), ("inputs.intra_usd", 0, 0.0), ("inputs.long_share", 0, np.nan), ("inputs.close_frac", 0, 0.0),
         ("inputs.cons_low", 0, np.inf), ("inputs.cons_high", 0, -np.inf), ("inputs.level_bucket", 0, -1),
         ("inputs.ref_bucket", 0, -1), ("inputs.oi_fallback", 0, 0), ("inputs.funding_fallback", 0, 0),
         ("ohlcv", 0, np.nan), ("log_keep", 0, 0.0), ("cross", 0, NEVER), ("matrix", 0, np.nan),
@@ -174,7 +174,7 @@ class LiveFeatures:
         inp = self._inputs
         ev = kernels.consumption_events_nb(inp.level_bucket, self._cross, 0, t_from, t_to, s_from)
         kernels.advance_nb(
-            *self._state, inp.ref_bucket, inp.level_bucket, inp.seed_usd, *self._tables,
+            *self._state, inp.ref_bucket, inp.level_bucket, inp.seed_usd, inp.intra_usd, *self._tables,
             self._cross, self._expiry, self._post, self._pre, inp.cluster_threshold, 0, t_from, t_to,
             *ev, self._raw.out, self._raw.conf, self._raw.ledger, self._raw.seeded,
         )
@@ -199,6 +199,7 @@ class LiveFeatures:
         if lo < first_new:
             j = n0 - 1
             same = (np.array_equal(new.seed_usd[0], old.seed_usd[j]) and new.close_frac[0] == old.close_frac[j]
+                    and np.array_equal(new.intra_usd[0], old.intra_usd[j])
                     and np.array_equal(new.entry[0], old.entry[j], equal_nan=True))
             if not same:
                 return False
@@ -217,7 +218,7 @@ class LiveFeatures:
         # NaN closes at the front of the slice have no ref price of their own: carry ours.
         old.ref_price[rows] = np.where(np.isfinite(new.ref_price), new.ref_price, old.ref_price[n0 - 1])
         old.ref_bucket[rows] = np.where(np.isfinite(new.ref_price), ref_b, old.ref_bucket[n0 - 1])
-        for name in ("dates_ns", "entry", "seed_usd", "long_share", "close_frac", "cons_low", "cons_high",
+        for name in ("dates_ns", "entry", "seed_usd", "intra_usd", "long_share", "close_frac", "cons_low", "cons_high",
                      "oi_fallback", "funding_fallback"):
             getattr(old, name)[rows] = getattr(new, name)
         old.level_bucket[rows] = buckets
@@ -257,7 +258,7 @@ def _values(ohlcv: pd.DataFrame) -> np.ndarray:
 
 def _tail(inputs: ModelInputs, skip: int) -> ModelInputs:
     """Drop the first ``skip`` candles of prepared inputs (the bucket grid is kept)."""
-    per_candle = ("dates_ns", "ref_price", "entry", "seed_usd", "long_share", "close_frac", "cons_low", "cons_high",
+    per_candle = ("dates_ns", "ref_price", "entry", "seed_usd", "intra_usd", "long_share", "close_frac", "cons_low", "cons_high",
                   "level_bucket", "ref_bucket", "oi_fallback", "funding_fallback")
     for name in per_candle:
         setattr(inputs, name, getattr(inputs, name)[skip:])

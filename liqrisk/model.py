@@ -11,6 +11,9 @@ Given candles already aligned to what was known at each candle's close (see
 * ``close_frac[t]``: share of all outstanding positions closed during t when OI falls,
   ``−ΔOI_t / OI_open``, clipped to [0, 1 − 1e-12] (1 would make the rescaling singular;
   1e-12 of a position is nothing).
+* ``intra_usd[t, side]``: positions opened *and* liquidated within t (see
+  ``intra_candle_usd``). They never enter the book: the engines count them as seeded and
+  consumed at t.
 
 and per level (t, side, tier k, entry point j) its price ``entry[t, j] · factor[side, k]``
 (exact Binance liquidation price, see ``liqrisk.liquidation``) and its log-price bucket.
@@ -57,6 +60,7 @@ class AlignedCandles:
     consume_low: np.ndarray  # low used to consume long levels (mark low when given)
     consume_high: np.ndarray
     taker_buy_share: np.ndarray  # taker buy volume / volume, NaN if not given
+    timeframe_ns: int = 0  # candle length; 0 = unknown (no same-candle term)
 
 
 @dataclass
@@ -67,6 +71,7 @@ class ModelInputs:
     ref_price: np.ndarray  # float64 [n], last valid close (clusters are measured from it)
     entry: np.ndarray  # float64 [n, 3]: close, high, low
     seed_usd: np.ndarray  # float64 [n, 2]
+    intra_usd: np.ndarray  # float64 [n, 2]: opened and liquidated within the candle
     long_share: np.ndarray  # float64 [n]
     close_frac: np.ndarray  # float64 [n]
     cons_low: np.ndarray  # float64 [n], +inf where the candle cannot consume
@@ -191,6 +196,62 @@ def oi_flow(candles: AlignedCandles, cfg: LiqConfig, valid: np.ndarray):
     return new_usd, close_frac, (~have_oi).astype(np.int8)
 
 
+DAY_NS = 86_400 * 10**9
+
+
+def liquidated_share(move: np.ndarray, distance: np.ndarray, weights: np.ndarray, spread: float) -> np.ndarray:
+    """Share of a side's positions liquidated by an adverse move from their entry.
+
+    :param move: adverse move per candle as a fraction of the entry price (>= 0).
+    :param distance: float [K], each tier's liquidation distance (fraction of entry).
+    :param weights: float [K], the tiers' shares (summing to 1).
+    :param spread: each tier's distance is spread log-uniformly over
+        ``[d_k / spread, d_k · spread]``; 1 means exactly ``d_k``.
+    :returns: float in [0, 1] per candle, non-decreasing in ``move``.
+    """
+    move = np.asarray(move, dtype=np.float64)
+    out = np.zeros(move.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_move = np.log(move)  # -inf at 0: nothing liquidated
+    for d, w in zip(distance, weights, strict=True):
+        if spread > 1.0:
+            width = 2.0 * math.log(spread)
+            out += w * np.clip((log_move - (math.log(d) - math.log(spread))) / width, 0.0, 1.0)
+        else:
+            out += w * (move >= d)
+    return np.nan_to_num(out, nan=0.0)
+
+
+def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """USD opened and liquidated within each candle, float64 [n, 2] (long, short).
+
+    ``intra_turnover · (timeframe / 1 day)`` of the OI at the candle's open is re-opened
+    at the open, half long and half short (every contract has both sides; which one is
+    leveraged is unknown within the candle), times ``liquidatable_share``. Longs lose
+    ``(open − low) / open`` before the close, shorts ``(high − open) / open`` (mark wicks
+    when given); ``liquidated_share`` turns that move into the share liquidated, with the
+    tiers' exact Binance distances ``1 − factor[0, k]`` and ``factor[1, k] − 1``.
+    Zero where OI at the open is unknown (the volume proxy has no OI level) or the
+    candle is broken. Uses only candle t's own values.
+    """
+    n = len(candles.open)
+    out = np.zeros((n, 2))
+    if cfg.intra_turnover <= 0.0 or candles.timeframe_ns <= 0 or n == 0:
+        return out
+    per_candle = min(1.0, cfg.intra_turnover * candles.timeframe_ns / DAY_NS)
+    oi0 = candles.oi_open_usd
+    ok = valid & np.isfinite(oi0) & (oi0 > 0)
+    opened = np.where(ok, per_candle * cfg.liquidatable_share * 0.5 * np.where(ok, oi0, 0.0), 0.0)
+    o = np.where(ok, candles.open, 1.0)
+    with np.errstate(invalid="ignore"):
+        down = np.clip((o - candles.consume_low) / o, 0.0, None)
+        up = np.clip((candles.consume_high - o) / o, 0.0, None)
+    weights = np.asarray(cfg.normalized_leverage_weights)
+    out[:, 0] = opened * liquidated_share(np.where(ok, down, 0.0), 1.0 - factor[0], weights, cfg.intra_spread)
+    out[:, 1] = opened * liquidated_share(np.where(ok, up, 0.0), factor[1] - 1.0, weights, cfg.intra_spread)
+    return out
+
+
 def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> ModelInputs:
     """Apply the model rules to aligned candles."""
     o, h, low, c = candles.open, candles.high, candles.low, candles.close
@@ -221,6 +282,9 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
             factor[side_i, k], eff_lev[k] = liquidation_factor(
                 lev, side=side, table=table, notional=cfg.position_notional_usd
             )
+    intra_usd = intra_candle_usd(
+        AlignedCandles(**{**fixed.__dict__, "consume_low": cons_low, "consume_high": cons_high}), cfg, factor, valid,
+    )
     hl = np.asarray(cfg.half_life_ns, dtype=np.float64)
     groups, tier_group = np.unique(hl, return_inverse=True)
 
@@ -258,6 +322,7 @@ def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> M
         ref_price=ref_price,
         entry=entry,
         seed_usd=seed_usd,
+        intra_usd=intra_usd,
         long_share=share,
         close_frac=close_frac,
         cons_low=cons_low,

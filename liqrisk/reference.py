@@ -90,7 +90,7 @@ def run_reference(inputs: ModelInputs) -> RawResult:
         present = np.zeros((n_win, 2, nb), bool)
         seed_usd = np.array([inputs.level_mass(t, lv) for lv in range(inputs.levels_per_candle)])
         new = inputs.level_bucket[t] >= 0
-        seeded[t] = seed_usd[new].sum()
+        seeded[t] = seed_usd[new].sum() + inputs.intra_usd[t].sum()  # same-candle positions: seeded and consumed at t
         for w, st in enumerate(windows):
             if t > 0:  # decay: half-life per tier, by elapsed time
                 decayed = st.usd * (1.0 - 2.0 ** (-(dates[t] - dates[t - 1]) / st.half_life))
@@ -100,8 +100,8 @@ def run_reference(inputs: ModelInputs) -> RawResult:
             ledger[w, EXPIRED, t] = st.usd[expired].sum()
             st.keep(~expired)
             crossed = np.where(st.side == 0, inputs.cons_low[t] <= st.price, inputs.cons_high[t] >= st.price)
-            out[w, 0, EST, t] = st.usd[crossed & (st.side == 0)].sum()
-            out[w, 1, EST, t] = st.usd[crossed & (st.side == 1)].sum()
+            out[w, 0, EST, t] = inputs.intra_usd[t, 0] + st.usd[crossed & (st.side == 0)].sum()
+            out[w, 1, EST, t] = inputs.intra_usd[t, 1] + st.usd[crossed & (st.side == 1)].sum()
             st.keep(~crossed)
             closed = st.usd * inputs.close_frac[t]
             st.usd = st.usd - closed

@@ -332,7 +332,7 @@ def new_state_nb(n_win, n_groups, n_buckets, capacity):
 
 @jit
 def engine_nb(
-    ref_bucket, level_bucket, seed_usd, tier_weight, entry_weight, tier_group,
+    ref_bucket, level_bucket, seed_usd, intra_usd, tier_weight, entry_weight, tier_group,
     cross, expiry, post, pre, n_buckets, cluster_threshold, offset, report_from,
     out, conf, ledger, seeded,
 ):
@@ -369,7 +369,7 @@ def engine_nb(
     if report_from > 0:
         advance_nb(
             stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
-            ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
+            ref_bucket, level_bucket, seed_usd, intra_usd, lv_side, lv_group, lv_share,
             cross, expiry, post, pre, cluster_threshold, offset, 0, report_from,
             ev_starts, ev_seed, ev_level,
             np.full((n_win, 2, N_SLOTS, report_from), np.nan), np.full((2, 2, report_from), np.nan),
@@ -377,7 +377,7 @@ def engine_nb(
         )
     advance_nb(
         stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
-        ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
+        ref_bucket, level_bucket, seed_usd, intra_usd, lv_side, lv_group, lv_share,
         cross, expiry, post, pre, cluster_threshold, offset, report_from, n,
         ev_starts[report_from:], ev_seed, ev_level, out, conf, ledger, seeded,
     )
@@ -386,7 +386,7 @@ def engine_nb(
 @jit
 def advance_nb(
     stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit,
-    ref_bucket, level_bucket, seed_usd, lv_side, lv_group, lv_share,
+    ref_bucket, level_bucket, seed_usd, intra_usd, lv_side, lv_group, lv_share,
     cross, expiry, post, pre, cluster_threshold, offset, t_from, t_to,
     ev_starts, ev_seed, ev_level, out, conf, ledger, seeded,
 ):
@@ -438,9 +438,10 @@ def advance_nb(
                     ledger[w, EXPIRED, t] += amount * pre_scale[g]
                     _remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, b, amount)
                 exp_ptr[w] += 1
-            # Consume: levels first crossed by this candle's wick, if still in the window.
-            est_long = 0.0
-            est_short = 0.0
+            # Consume: levels first crossed by this candle's wick, if still in the window,
+            # plus the positions opened and liquidated within the candle.
+            est_long = intra_usd[t, 0]
+            est_short = intra_usd[t, 1]
             for e in range(ev_starts[t - t_from], ev_starts[t - t_from + 1]):
                 s = ev_seed[e]
                 lv = ev_level[e]
@@ -472,7 +473,9 @@ def advance_nb(
             scale[g] = np.exp(post[g, t] - base[g])
             unit[t, g] = np.exp(base[g] - post[g, t])
 
-        # Seed: levels opened during t; consumable from t + 1 on.
+        # Seed: levels opened during t; consumable from t + 1 on. Same-candle
+        # liquidations count as seeded here and consumed above.
+        seeded[t] += intra_usd[t, 0] + intra_usd[t, 1]
         for lv in range(n_levels):
             b = level_bucket[t, lv]
             if b < 0:

@@ -54,4 +54,6 @@ configs = st.fixed_dictionaries({
     "tier_half_life": st.sampled_from([None, "4h", ("2h", "4h", "8h", "1d", None)]),
     "cluster_threshold": st.sampled_from([0.5, 0.2, 1.0]),
     "bucket_width": st.sampled_from([0.0025, 0.01]),
+    "intra_turnover": st.sampled_from([0.0, 0.5]),
+    "intra_spread": st.sampled_from([1.0, 3.0]),
 })

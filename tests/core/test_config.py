@@ -19,6 +19,8 @@ from liqrisk.synthetic import random_market
         ({"bucket_width": 0}, "bucket_width"),
         ({"cluster_threshold": "high"}, "cluster_threshold"),
         ({"liquidatable_share": float("nan")}, "liquidatable_share"),
+        ({"intra_turnover": -0.1}, "intra_turnover"),
+        ({"intra_spread": 0.5}, "intra_spread"),
         ({"funding_max_staleness": "soon"}, "funding_max_staleness"),
         ({"leverag_tiers": [5]}, "leverag_tiers"),
     ],

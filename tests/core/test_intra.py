@@ -1,0 +1,94 @@
+"""Same-candle liquidations (``intra_turnover``): the share rule and its USD, by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from liqrisk import compute_features, liquidation_price
+from liqrisk.model import liquidated_share
+
+PAIR = "BTC/USDT:USDT"
+# BTC's first bracket (MMR 0.4%): a 10x long is liquidated 9.64% below its entry.
+D10 = 1 - liquidation_price(100_000, 10, side="long", maintenance_margin_rate=0.004) / 100_000
+
+
+def _sampled_share(move, distances, weights, spread, points=200_001):
+    """Plain check: sample each tier's distance log-uniformly and count those within the move."""
+    u = (np.arange(points) + 0.5) / points
+    total = 0.0
+    for d, w in zip(distances, weights, strict=True):
+        grid = np.exp(math.log(d / spread) + u * 2 * math.log(spread))
+        total += w * np.mean(grid <= move)
+    return total
+
+
+@pytest.mark.parametrize("move", [0.0, 0.001, 0.004, 0.01, 0.03, 0.08, 0.2, 0.5])
+@pytest.mark.parametrize("spread", [1.5, 3.0, 10.0])
+def test_share_matches_sampled_distances(move, spread):
+    distances, weights = np.array([0.19, 0.096, 0.036, 0.016, 0.006]), np.array([0.3, 0.3, 0.2, 0.12, 0.08])
+    got = liquidated_share(np.array([move]), distances, weights, spread)[0]
+    assert got == pytest.approx(_sampled_share(move, distances, weights, spread), abs=2e-5)
+
+
+def test_spread_one_is_the_exact_tier_step():
+    moves = np.array([D10 * 0.999, D10 * 1.001])
+    np.testing.assert_array_equal(liquidated_share(moves, np.array([D10]), np.array([1.0]), 1.0), [0.0, 1.0])
+
+
+@given(moves=st.lists(st.floats(0, 1), min_size=2, max_size=30), spread=st.floats(1.0, 20.0))
+def test_share_is_bounded_and_non_decreasing(moves, spread):
+    moves = np.sort(np.array(moves))
+    share = liquidated_share(moves, np.array([0.19, 0.036, 0.006]), np.array([0.5, 0.3, 0.2]), spread)
+    assert np.all((share >= 0) & (share <= 1 + 1e-12))
+    assert np.all(np.diff(share) >= -1e-12)
+
+
+def _two_days(low_move=0.10, high_move=0.0, oi=1e6):
+    """Two daily candles; the second opens at 100,000 with OI ``oi`` known at its open
+    and no net OI change, so it seeds no levels: its estimate is the same-candle term only."""
+    dates = pd.date_range("2024-03-01", periods=2, freq="1D", tz="UTC")
+    o = 100_000.0
+    ohlcv = pd.DataFrame({"date": dates, "open": [o, o], "close": [o, o], "high": [o, o * (1 + high_move)],
+                          "low": [o, o * (1 - low_move)], "volume": [0.0, 0.0]})
+    oi_frame = pd.DataFrame({"date": dates, "open_interest_value": [oi, oi]})
+    return ohlcv, oi_frame
+
+
+CFG = {"windows": ["1w"], "leverage_tiers": [10.0], "leverage_weights": [1.0], "intra_spread": 1.0, "use_mark": False}
+
+
+def test_hand_example_daily_candle():
+    # Turnover 0.5/day on a daily candle: 0.5 × 1e6 re-opened at the open, half of it long.
+    # A 10% dip reaches the 10x long's liquidation (9.64% away); shorts are untouched.
+    ohlcv, oi = _two_days(low_move=0.10)
+    f = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config={**CFG, "intra_turnover": 0.5})
+    assert f["liq_long_est_usd_1w"].iloc[1] == pytest.approx(0.5 * 1e6 * 0.5, rel=1e-12)
+    assert f["liq_short_est_usd_1w"].iloc[1] == 0.0
+    # A dip short of the liquidation distance liquidates nothing (spread 1: exact tier distance).
+    ohlcv, oi = _two_days(low_move=0.09)
+    f = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config={**CFG, "intra_turnover": 0.5})
+    assert f["liq_long_est_usd_1w"].iloc[1] == 0.0
+
+
+def test_scaled_by_candle_length_and_liquidatable_share():
+    ohlcv, oi = _two_days(high_move=0.12)
+    cfg = {**CFG, "intra_turnover": 0.5, "liquidatable_share": 0.4}
+    day = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config=cfg)
+    hour = ohlcv.assign(date=pd.date_range("2024-03-01", periods=2, freq="1h", tz="UTC"))
+    oi_h = oi.assign(date=hour["date"])
+    hourly = compute_features(hour, open_interest=oi_h, pair=PAIR, timeframe="1h", config=cfg)
+    assert day["liq_short_est_usd_1w"].iloc[1] == pytest.approx(0.5 * 1e6 * 0.4 * 0.5, rel=1e-12)
+    assert hourly["liq_short_est_usd_1w"].iloc[1] == pytest.approx(day["liq_short_est_usd_1w"].iloc[1] / 24, rel=1e-12)
+
+
+def test_off_by_default_and_without_oi():
+    ohlcv, oi = _two_days(low_move=0.10)
+    off = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config=CFG)
+    assert off["liq_long_est_usd_1w"].iloc[1] == 0.0
+    no_oi = compute_features(ohlcv, pair=PAIR, timeframe="1d", config={**CFG, "intra_turnover": 0.5})
+    assert no_oi["liq_long_est_usd_1w"].iloc[1] == 0.0  # volume proxy: no OI level to turn over
+    assert no_oi["liq_oi_fallback"].iloc[1] == 1.0
