@@ -28,6 +28,8 @@ Parameters, kept few and physical (one shared set for every coin):
   tier k decays with half-life ``half_life_days · 10 / L_k`` (higher leverage is held
   shorter). ``None`` = no decay.
 * ``window``: the scored window (1w, 2w, 4w on daily candles).
+* ``intra_turnover`` and ``intra_spread``: same-candle liquidations (the share of OI
+  re-opened per day, and how widely each tier's liquidation distance is spread).
 * ``liquidatable_share``: ranks do not depend on it; it is set afterwards so that the
   estimate's total USD matches the actual total on the fitting years (median over
   coins of Σactual / Σestimate, capped at 1).
@@ -139,6 +141,9 @@ class Params:
     funding_weight: float = 0.1
     half_life_days: float | None = None
     window: str = "2w"
+    intra_turnover: float = 0.0
+    intra_spread: float = 3.0
+    turnover_per_day: float = 0.0
     liquidatable_share: float = 1.0
 
     def config(self, tiers: Sequence[float] = LEVERAGE_TIERS) -> dict:
@@ -154,7 +159,8 @@ class Params:
             "leverage_weights": [round(float(x), 4) for x in w],
             "entry_weights": [round(c, 4), round((1 - c) / 2, 4), round((1 - c) / 2, 4)],
             "split_sensitivity": self.split_sensitivity, "funding_weight": self.funding_weight,
-            "tier_half_life": hl, "liquidatable_share": self.liquidatable_share,
+            "tier_half_life": hl, "intra_turnover": self.intra_turnover, "intra_spread": self.intra_spread, "turnover_per_day": self.turnover_per_day,
+            "liquidatable_share": self.liquidatable_share,
         }
 
 
@@ -166,6 +172,9 @@ GRID: dict[str, tuple] = {
     "funding_weight": (0.0, 0.1, 0.2, 0.3),
     "half_life_days": (None, 2.0, 5.0, 10.0, 20.0),
     "window": ("1w", "2w", "4w"),
+    "intra_turnover": (0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
+    "intra_spread": (1.0, 2.0, 3.0, 5.0, 8.0),
+    "turnover_per_day": (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
 }
 
 
@@ -253,8 +262,9 @@ def fit(
                 progress(f"pass {p + 1}: {name} = {getattr(best, name)}  objective {best_score:.4f}")
         if not improved:
             break
-    share = scale_share(evaluate_params(markets, best), period)
-    best = Params(**{**best.__dict__, "liquidatable_share": share})
+    # Measured at share 1: the start's own share would otherwise scale the ratio.
+    unit = Params(**{**best.__dict__, "liquidatable_share": 1.0})
+    best = Params(**{**best.__dict__, "liquidatable_share": scale_share(evaluate_params(markets, unit), period)})
     return best, best_score, log
 
 

@@ -40,6 +40,10 @@ class LiqConfig:
     funding_scale: float = 0.0005
     #: Share of each side's new notional that is leveraged and liquidatable (0..1].
     liquidatable_share: float = 1.0
+    #: Share of open interest closed and re-opened per day (fraction per day). Net OI
+    #: change hides it; with it, each candle also closes this share of every level and
+    #: seeds it anew at the candle's prices. Scaled by the candle's length; 0 = off.
+    turnover_per_day: float = 0.0
     #: Same-candle liquidations: share of open interest re-opened per day (fraction per
     #: day) whose entry is the candle's open and whose liquidation the same candle's wick
     #: can reach. Net OI change misses this turnover, and levels seeded during a candle
@@ -176,6 +180,7 @@ def _validate(cfg: LiqConfig) -> None:
     _finite("liquidatable_share", cfg.liquidatable_share, low=0.0, high=1.0, low_open=True)
     _finite("volume_proxy_share", cfg.volume_proxy_share, low=0.0)
     _finite("intra_turnover", cfg.intra_turnover, low=0.0, high=100.0)
+    _finite("turnover_per_day", cfg.turnover_per_day, low=0.0, high=100.0)
     _finite("intra_spread", cfg.intra_spread, low=1.0, high=100.0)
     _finite("position_notional_usd", cfg.position_notional_usd, low=0.0, low_open=True)
     _finite("bucket_width", cfg.bucket_width, low=1e-5, high=0.1)

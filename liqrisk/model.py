@@ -34,6 +34,7 @@ from liqrisk.liquidation import liquidation_factor
 from liqrisk.tiers import TierTable
 
 MAX_CLOSE_FRAC = 1.0 - 1e-12
+DAY_NS = 86_400 * 10**9
 ENTRY_POINTS = ("close", "high", "low")
 SIDES = ("long", "short")
 #: A price grid wider than this many buckets means garbage prices or a tiny bucket_width.
@@ -188,15 +189,15 @@ def oi_flow(candles: AlignedCandles, cfg: LiqConfig, valid: np.ndarray):
     delta = np.where(have_oi, oi1 - oi0, 0.0)
     volume_usd = np.where(np.isfinite(candles.volume) & (candles.volume > 0), candles.volume * candles.close, 0.0)
     proxy = cfg.volume_proxy_share * np.nan_to_num(volume_usd, nan=0.0)
-    new_usd = np.where(have_oi, np.maximum(delta, 0.0), proxy)
+    # Turnover: positions closed and re-opened during t leave OI unchanged, but move
+    # their liquidation levels to t's prices.
+    churn = min(1.0, cfg.turnover_per_day * candles.timeframe_ns / DAY_NS) if candles.timeframe_ns > 0 else 0.0
+    new_usd = np.where(have_oi, np.maximum(delta, 0.0) + churn * np.where(have_oi, oi0, 0.0), proxy)
     with np.errstate(invalid="ignore", divide="ignore"):
         close_frac = np.where(have_oi & (delta < 0), -delta / np.where(have_oi, oi0, 1.0), 0.0)
-    close_frac = np.clip(close_frac, 0.0, MAX_CLOSE_FRAC)
+    close_frac = np.clip(np.where(have_oi, close_frac + churn, 0.0), 0.0, MAX_CLOSE_FRAC)
     new_usd = np.where(valid, new_usd, 0.0)
     return new_usd, close_frac, (~have_oi).astype(np.int8)
-
-
-DAY_NS = 86_400 * 10**9
 
 
 def liquidated_share(move: np.ndarray, distance: np.ndarray, weights: np.ndarray, spread: float) -> np.ndarray:

@@ -56,4 +56,5 @@ configs = st.fixed_dictionaries({
     "bucket_width": st.sampled_from([0.0025, 0.01]),
     "intra_turnover": st.sampled_from([0.0, 0.5]),
     "intra_spread": st.sampled_from([1.0, 3.0]),
+    "turnover_per_day": st.sampled_from([0.0, 2.0]),
 })

@@ -21,6 +21,7 @@ from liqrisk.synthetic import random_market
         ({"liquidatable_share": float("nan")}, "liquidatable_share"),
         ({"intra_turnover": -0.1}, "intra_turnover"),
         ({"intra_spread": 0.5}, "intra_spread"),
+        ({"turnover_per_day": float("inf")}, "turnover_per_day"),
         ({"funding_max_staleness": "soon"}, "funding_max_staleness"),
         ({"leverag_tiers": [5]}, "leverag_tiers"),
     ],

@@ -9,7 +9,8 @@ from liqrisk.live import LiveFeatures
 from liqrisk.synthetic import random_market
 
 PAIR = "BTC/USDT:USDT"
-CFG = {"windows": ["2h", "6h", "1d"], "tier_half_life": ["1d", "12h", "6h", "3h", "2h"], "intra_turnover": 2.0}
+CFG = {"windows": ["2h", "6h", "1d"], "tier_half_life": ["1d", "12h", "6h", "3h", "2h"], "intra_turnover": 2.0,
+       "turnover_per_day": 3.0}
 
 
 def _aux(m, upto):

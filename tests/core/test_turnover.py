@@ -1,4 +1,5 @@
-"""Same-candle liquidations (``intra_turnover``): the share rule and its USD, by hand."""
+"""Turnover: re-opened positions seed new levels (``turnover_per_day``), and some are
+liquidated by the candle they open in (``intra_turnover``). Rules and USD by hand."""
 
 import math
 
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liqrisk import compute_features, liquidation_price
+from liqrisk.frame import prepare, run_engine
 from liqrisk.model import liquidated_share
 
 PAIR = "BTC/USDT:USDT"
@@ -92,3 +94,27 @@ def test_off_by_default_and_without_oi():
     no_oi = compute_features(ohlcv, pair=PAIR, timeframe="1d", config={**CFG, "intra_turnover": 0.5})
     assert no_oi["liq_long_est_usd_1w"].iloc[1] == 0.0  # volume proxy: no OI level to turn over
     assert no_oi["liq_oi_fallback"].iloc[1] == 1.0
+
+
+def test_turnover_reseeds_at_flat_open_interest():
+    # Flat OI: no net change, yet 0.25/day × 1/24 of the OI is closed and re-opened every hour.
+    n = 30
+    dates = pd.date_range("2024-03-01", periods=n, freq="1h", tz="UTC")
+    close = 100.0 * np.exp(np.cumsum(np.full(n, 0.001)))
+    ohlcv = pd.DataFrame({"date": dates, "open": close, "high": close * 1.001, "low": close * 0.999,
+                          "close": close, "volume": 1.0})
+    oi = pd.DataFrame({"date": dates, "open_interest_value": 1e6})
+    cfg = {"windows": ["1d"], "turnover_per_day": 0.25, "liquidatable_share": 0.5}
+    inputs, *_ = prepare(ohlcv, open_interest=oi, pair=PAIR, timeframe="1h", config=cfg)
+    known = inputs.oi_fallback == 0
+    assert known[1:].all()
+    np.testing.assert_allclose(inputs.seed_usd[known].sum(axis=1), 0.25 / 24 * 1e6 * 0.5, rtol=1e-12)
+    np.testing.assert_allclose(inputs.close_frac[known], 0.25 / 24, rtol=1e-12)
+    # Without turnover the flat OI seeds nothing.
+    quiet, *_ = prepare(ohlcv, open_interest=oi, pair=PAIR, timeframe="1h", config={"windows": ["1d"]})
+    assert quiet.seed_usd[known].sum() == 0.0
+    # The book then holds the churned share of recent entries: outstanding USD is conserved.
+    res = run_engine(ohlcv, open_interest=oi, pair=PAIR, timeframe="1h", config=cfg)
+    led = res.ledger
+    flows = led["consumed_1d"] + led["expired_1d"] + led["closed_1d"] + led["decayed_1d"]
+    np.testing.assert_allclose(led["seeded_1d"].cumsum(), (flows.cumsum() + led["outstanding_1d"]), rtol=1e-9)
