@@ -207,6 +207,20 @@ def entry_veto_codes(frame: pd.DataFrame, side: str, p: RuleParams, window: str,
 # Stop placement
 
 
+def zone_bounds(side: str, price, band: float, stop_near: float):
+    """``(lo, hi)`` of one cluster's danger zone (see ``danger_zones``), before merging.
+
+    Works element-wise on numpy arrays too: ``LiqRiskMixin`` precomputes the zones of a
+    whole frame with it, so both paths share this arithmetic to the last bit.
+    """
+    lo, hi = price * (1 - band), price * (1 + band)
+    if side == "long":
+        hi = hi * (1 + stop_near)
+    else:
+        lo = lo * (1 - stop_near)
+    return lo, hi
+
+
 def danger_zones(side: str, clusters: Sequence[float], p: RuleParams) -> list[tuple[float, float]]:
     """Merged price intervals where a stop must not sit, sorted by price.
 
@@ -214,15 +228,7 @@ def danger_zones(side: str, clusters: Sequence[float], p: RuleParams) -> list[tu
     above it); short: mirrored, ``[price·(1−band)·(1−stop_near), price·(1+band)]``.
     """
     _check_side(side)
-    zones = []
-    for price in clusters:
-        lo, hi = price * (1 - p.band), price * (1 + p.band)
-        if side == "long":
-            hi *= 1 + p.stop_near
-        else:
-            lo *= 1 - p.stop_near
-        zones.append((lo, hi))
-    zones.sort()
+    zones = sorted(zone_bounds(side, price, p.band, p.stop_near) for price in clusters)
     merged: list[tuple[float, float]] = []
     for lo, hi in zones:
         if merged and lo <= merged[-1][1]:

@@ -38,6 +38,8 @@ import json
 import logging
 import math
 import time
+from array import array
+from bisect import bisect_right
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,7 +132,11 @@ class LiqRiskMixin:
         need = liqrisk.required_startup_candles(self._liq_cfg, tf)
         # The features are exact only with this much history before the first candle.
         self.startup_candle_count = max(int(getattr(self, "startup_candle_count", 0) or 0), need)
-        self._liq_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._liq_cache: dict[str, _RuleInputs] = {}
+        self._liq_params: tuple[tuple, RuleParams] | None = None
+        self._liq_tiers: dict[str, liqrisk.TierTable] = {}
+        self._liq_default_stop = _next_is_default(type(self), "custom_stoploss")
+        self._liq_own_params = type(self).liqrisk_rule_params is not LiqRiskMixin.liqrisk_rule_params
         self._liq_depth = 0
         self._liq_last_alert: dict[str, float] = {}
         self._liq_logged: set = set()
@@ -144,14 +150,21 @@ class LiqRiskMixin:
     # Parameters and data
 
     def liqrisk_rule_params(self) -> RuleParams:
-        """Current rule thresholds (hyperopt values when hyperopting)."""
-        return RuleParams(
-            min_share=float(self.liqrisk_min_share.value), band=float(self.liqrisk_band.value),
-            veto_dist=float(self.liqrisk_veto_dist.value), funding_veto=float(self.liqrisk_funding_veto.value),
-            rsi_high=float(self.liqrisk_rsi_high.value), rsi_low=float(self.liqrisk_rsi_low.value),
-            stop_near=float(self.liqrisk_stop_near.value), stop_buffer=float(self.liqrisk_stop_buffer.value),
-            max_risk=float(self.liqrisk_max_risk.value), lev_buffer=float(self.liqrisk_lev_buffer.value),
-        )
+        """Current rule thresholds (hyperopt values when hyperopting).
+
+        Read from the parameters on every call, so a value hyperopt (or anyone) assigns
+        takes effect at once; the RuleParams object is reused while the values are unchanged
+        (callbacks run per candle and per trade in backtesting)."""
+        key = (self.liqrisk_min_share.value, self.liqrisk_band.value, self.liqrisk_veto_dist.value,
+               self.liqrisk_funding_veto.value, self.liqrisk_rsi_high.value, self.liqrisk_rsi_low.value,
+               self.liqrisk_stop_near.value, self.liqrisk_stop_buffer.value, self.liqrisk_max_risk.value,
+               self.liqrisk_lev_buffer.value)
+        cached = self._liq_params
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        p = RuleParams(*(float(v) for v in key))  # RuleParams' field order
+        self._liq_params = (key, p)
+        return p
 
     def _liq_futures(self) -> bool:
         return self.config.get("trading_mode", "spot") == "futures"
@@ -251,9 +264,12 @@ class LiqRiskMixin:
     def _liq_cache_frame(self, pair: str, frame: pd.DataFrame) -> None:
         """Keep the rule inputs as arrays: callbacks run per candle and per trade in
         backtesting, where slicing a DataFrame each time would dominate the run time."""
+        self._liq_cache[pair] = self._liq_inputs(frame)
+
+    def _liq_inputs(self, frame: pd.DataFrame) -> _RuleInputs:
         dates = pd.DatetimeIndex(pd.to_datetime(frame["date"], utc=True)).as_unit("ns").asi8
         values = frame[self._liq_col_names()].to_numpy(np.float64)
-        self._liq_cache[pair] = (dates + self._liq_tf_ns, values)
+        return _RuleInputs(dates + self._liq_tf_ns, values, self._liq_tf_ns)
 
     def liqrisk_snapshot(self, pair: str, current_time: datetime) -> Snapshot | None:
         """The rule inputs of the last candle closed at ``current_time``; None if unknown
@@ -263,13 +279,10 @@ class LiqRiskMixin:
             entry = self._liq_from_dp(pair)
             if entry is None:
                 return None
-        closes, values = entry
-        t = _to_ns(current_time)
-        i = int(np.searchsorted(closes, t, side="right")) - 1
-        # Stale: the bot has not analysed a candle for 3 timeframes; act as if unknown.
-        if i < 0 or t - closes[i] > 3 * self._liq_tf_ns:
+        i = entry.row(_to_ns(current_time))
+        if i < 0:
             return None
-        v = values[i].tolist()  # plain floats: one conversion, not one per field
+        v = entry.values[i].tolist()  # plain floats: one conversion, not one per field
         if not (math.isfinite(v[0]) and v[0] > 0):
             return None
         return Snapshot(close=v[0], below=((v[1], v[2]), (v[3], v[4])), above=((v[5], v[6]), (v[7], v[8])),
@@ -284,8 +297,7 @@ class LiqRiskMixin:
             return None
         if df is None or df.empty or not set(self._liq_col_names()) <= set(df.columns):
             return None
-        dates = pd.DatetimeIndex(pd.to_datetime(df["date"], utc=True)).as_unit("ns").asi8
-        return dates + self._liq_tf_ns, df[self._liq_col_names()].to_numpy(np.float64)
+        return self._liq_inputs(df)
 
     def liqrisk_entry_mask(self, dataframe: pd.DataFrame, side: str) -> pd.Series:
         """True where ``confirm_trade_entry`` would *not* veto a ``side`` entry at that
@@ -311,7 +323,7 @@ class LiqRiskMixin:
         # IStrategy's default returns the static stoploss; returned on every candle it would
         # re-anchor the stop to each candle's price (a trailing stop the strategy never asked
         # for). Without a custom_stoploss of the strategy's own, "no opinion" is None.
-        if _next_is_default(type(self), "custom_stoploss"):
+        if self._liq_default_stop:
             own = None
         else:
             own = super().custom_stoploss(pair=pair, trade=trade, current_time=current_time,
@@ -393,25 +405,64 @@ class LiqRiskMixin:
         return False
 
     def _liq_stop(self, own, pair, trade, current_time, current_rate, after_fill) -> float | None:
+        # Fast path: freqtrade calls this for every candle of every open trade. place_stop
+        # changes nothing unless the natural stop lies in a danger zone of a large cluster, so
+        # test that first against the zones precomputed for the whole frame (one row look-up,
+        # a few float comparisons). Only a stop in a zone takes the full rule below.
+        entry = self._liq_cache.get(pair)
+        if entry is not None:
+            if not current_rate or not math.isfinite(current_rate):
+                return own
+            natural = self._liq_natural_stop(own, trade, current_rate, after_fill)
+            if natural is None:
+                return own
+            # The zones depend on three thresholds; read them like liqrisk_rule_params does
+            # (every call: hyperopt assigns new values between epochs).
+            if self._liq_own_params:
+                p = self.liqrisk_rule_params()
+                key = (trade.is_short, p.min_share, p.band, p.stop_near)
+            else:
+                key = (trade.is_short, self.liqrisk_min_share.value, self.liqrisk_band.value,
+                       self.liqrisk_stop_near.value)
+            # Not in a zone, or no usable row (unknown, stale): the full rule keeps ``own`` too.
+            if not entry.in_zone(_to_ns(current_time), key, natural):
+                return own
+        return self._liq_stop_full(own, pair, trade, current_time, current_rate, after_fill)
+
+    def _liq_natural_stop(self, own, trade, current_rate, after_fill) -> float | None:
+        """The stop price the rule starts from: the strategy's own stop (``own`` is relative to
+        ``current_rate``), else freqtrade's static stop on the initial placement and the
+        current stop on later calls (the tighter of own and current there)."""
+        if own is None and not after_fill:  # the common case, as rules.tighter(side, None, current)
+            current = trade.stop_loss
+            return current if current and math.isfinite(current) and current > 0 else None
+        side = "short" if trade.is_short else "long"
+        lev = float(trade.leverage or 1.0)
+        own_price = None
+        if own is not None and isinstance(own, (int, float)) and math.isfinite(own) and own != 0:
+            own_price = rules.stop_price_from_ratio(current_rate, own, lev, side)
+        if after_fill:
+            if own_price is not None:
+                return own_price
+            return rules.stop_price_from_ratio(trade.open_rate, self.stoploss, lev, side)
+        return rules.tighter(side, own_price, trade.stop_loss if trade.stop_loss else None)
+
+    def _liq_stop_full(self, own, pair, trade, current_time, current_rate, after_fill) -> float | None:
         snap = self.liqrisk_snapshot(pair, current_time)
         if snap is None or not current_rate or not math.isfinite(current_rate):
             return own
         p = self.liqrisk_rule_params()
         side = "short" if trade.is_short else "long"
         lev = float(trade.leverage or 1.0)
-        own_price = None
-        if own is not None and isinstance(own, (int, float)) and math.isfinite(own) and own != 0:
-            own_price = rules.stop_price_from_ratio(current_rate, own, lev, side)
+        natural = self._liq_natural_stop(own, trade, current_rate, after_fill)
         static = rules.stop_price_from_ratio(trade.open_rate, self.stoploss, lev, side)
-        risk_bound = rules.stop_price_from_ratio(trade.open_rate, p.max_risk, lev, side)
         current = trade.stop_loss if trade.stop_loss else None
         if after_fill:
             # The initial stop may be placed anywhere within the static stop (freqtrade's widest).
-            natural = own_price if own_price is not None else static
+            risk_bound = rules.stop_price_from_ratio(trade.open_rate, p.max_risk, lev, side)
             widest = rules.tighter(side, static, risk_bound)
         else:
             # Later calls only tighten: the current stop is the widest we can have.
-            natural = rules.tighter(side, own_price, current)
             widest = rules.tighter(side, current, static)
         if natural is None:
             return own
@@ -438,7 +489,9 @@ class LiqRiskMixin:
         if snap is None or not own or not current_rate:
             return own
         p = self.liqrisk_rule_params()
-        table = liqrisk.tier_table(pair, tiers_path=self._liq_cfg.tiers_path)
+        table = self._liq_tiers.get(pair)
+        if table is None:  # parsed once per pair (the tier file itself is read once per process)
+            table = self._liq_tiers[pair] = liqrisk.tier_table(pair, tiers_path=self._liq_cfg.tiers_path)
         stake = self.config.get("stake_amount")
         stake = float(stake) if isinstance(stake, (int, float)) else None
 
@@ -521,6 +574,73 @@ class LiqRiskMixin:
 
 # ---------------------------------------------------------------------------------------
 # Helpers
+
+
+class _RuleInputs:
+    """One pair's rule inputs from its analysed frame, for per-call look-ups.
+
+    ``closes`` (int64 ns) is when each row's candle closed; ``values`` holds the
+    ``LiqRiskMixin._SNAP_COLS`` columns. Danger zones are derived from them per side and
+    per threshold set on first use (so a hyperopt epoch's new values are honoured).
+    """
+
+    __slots__ = ("closes", "values", "_close_list", "_first", "_step", "_stale_ns", "_zones")
+
+    def __init__(self, closes: np.ndarray, values: np.ndarray, tf_ns: int) -> None:
+        self.closes = closes
+        self.values = values
+        self._close_list = closes.tolist()  # Python ints: no numpy call per look-up
+        self._first = self._close_list[0] if len(closes) else 0
+        self._step = tf_ns
+        self._stale_ns = 3 * tf_ns
+        self._zones: dict[tuple, array] = {}
+
+    def row(self, t: int) -> int:
+        """Index of the last row closed at ``t`` (ns), or -1 if none or older than the
+        staleness limit (the bot has not analysed a candle for 3 timeframes)."""
+        closes = self._close_list
+        # Candles are evenly spaced (freqtrade fills gaps), so try the arithmetic guess first.
+        i = (t - self._first) // self._step
+        if not (0 <= i < len(closes) - 1 and closes[i] <= t < closes[i + 1]):
+            i = bisect_right(closes, t) - 1
+        if i < 0 or t - closes[i] > self._stale_ns:
+            return -1
+        return i
+
+    def in_zone(self, t: int, key: tuple, price: float) -> bool:
+        """True when ``price`` lies in a danger zone (``rules.danger_zones``) of a large
+        same-side cluster of the last row closed at ``t`` (ns); False when there is no such
+        row, it is stale, or its close is unusable (``LiqRiskMixin.liqrisk_snapshot`` is None).
+
+        ``key`` is ``(short, min_share, band, stop_near)``: our side and the thresholds."""
+        i = self.row(t)
+        if i < 0:
+            return False
+        z = self._zones.get(key)
+        if z is None:
+            if len(self._zones) >= 4:  # hyperopt: only the current epoch's thresholds matter
+                self._zones.clear()
+            z = self._zones[key] = self._danger_zones(*key)
+        j = 4 * i
+        return z[j] <= price <= z[j + 1] or z[j + 2] <= price <= z[j + 3]
+
+    def _danger_zones(self, short: bool, min_share: float, band: float, stop_near: float) -> array:
+        """Per row ``[lo1, hi1, lo2, hi2]`` (flat): the zones of the nearest and the strongest
+        cluster, NaN where that cluster is not large: ``Snapshot.large``'s test and
+        ``rules.zone_bounds``, element-wise."""
+        min_share, band, stop_near = float(min_share), float(band), float(stop_near)
+        v = self.values
+        close = v[:, 0]
+        first, out = (5, v[:, 10]) if short else (1, v[:, 9])
+        cols = []
+        with np.errstate(invalid="ignore"):
+            usable = np.isfinite(close) & (close > 0) & (out > 0)
+            for k in (first, first + 2):
+                price, usd = v[:, k], v[:, k + 1]
+                large = usable & np.isfinite(price) & (price > 0) & (usd >= min_share * out)
+                lo, hi = rules.zone_bounds("short" if short else "long", price, band, stop_near)
+                cols += [np.where(large, lo, np.nan), np.where(large, hi, np.nan)]
+        return array("d", np.column_stack(cols).ravel().tobytes())  # floats on access, not 4n objects
 
 
 class _PlotConfig(dict):
