@@ -47,8 +47,10 @@ def _chunks(n: int, spans: np.ndarray, n_chunks: int) -> list[tuple[int, int, in
 def _n_chunks(n: int, longest: int, chunks: int | None) -> int:
     if chunks is not None:
         return max(1, int(chunks))
-    # Each chunk repeats one longest window of warm-up; only worth it when that is small.
-    return max(1, min(os.cpu_count() or 1, n // (8 * max(longest, 1))))
+    # Each chunk repeats one longest window of warm-up: with n >= 4 windows, 2 chunks of
+    # n/2 + 1 window each still finish in <= 3/4 of the time (a 90-day 5m backtest with a
+    # 1w window: n = 12 windows, 1.7x faster).
+    return max(1, min(os.cpu_count() or 1, n // (4 * max(longest, 1))))
 
 
 def _map(func, items, workers):
