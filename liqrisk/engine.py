@@ -108,3 +108,20 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
 
     _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], n_chunks)
     return res
+
+
+def warm_up() -> None:
+    """Load (or, in a fresh checkout, compile) the kernels ``compute_features`` runs,
+    in their one-chunk and parallel variants, on a tiny synthetic market.
+
+    The first call of a numba kernel in a process costs about 0.5 s even from the cache.
+    A bot can pay it in a background thread while it loads its data.
+    """
+    from liqrisk.frame import prepare
+    from liqrisk.synthetic import random_market
+
+    m = random_market(64, seed=0)
+    inputs, _, _ = prepare(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
+                           mark=m["mark"])
+    for chunks in (1, 2):
+        run_fast(inputs, chunks=chunks)

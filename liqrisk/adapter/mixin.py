@@ -37,6 +37,7 @@ import atexit
 import json
 import logging
 import math
+import threading
 import time
 from array import array
 from bisect import bisect_right
@@ -141,6 +142,8 @@ class LiqRiskMixin:
         self._liq_last_alert: dict[str, float] = {}
         self._liq_logged: set = set()
         self._liq_stop_rule: dict[int, str] = {}
+        if config.get("runmode") in _COMPUTING_RUNMODES:
+            _start_warm_up()
         self._liq_counts = {"veto": {}, "stop_moved": {}, "stop_exit": {}, "leverage_capped": {},
                             "stop_exits_total": 0, "entries_checked": 0}
         self._liq_vetoes: list[dict] = []
@@ -574,6 +577,32 @@ class LiqRiskMixin:
 
 # ---------------------------------------------------------------------------------------
 # Helpers
+
+#: Run modes that compute features (and so load the numba kernels).
+_COMPUTING_RUNMODES = {RunMode.BACKTEST, RunMode.HYPEROPT, RunMode.DRY_RUN, RunMode.LIVE, RunMode.PLOT,
+                       RunMode.OTHER}
+_warm_up_started = threading.Lock()
+
+
+def _start_warm_up() -> None:
+    """Load the engine's kernels in a background thread, once per process.
+
+    freqtrade builds the strategy before it loads the candles, so the kernels' first-use
+    cost (about 0.5 s) overlaps with loading data instead of delaying the first pair.
+    A failure here changes nothing: the first real call loads them itself.
+    """
+    if not _warm_up_started.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            from liqrisk.engine import warm_up
+
+            warm_up()
+        except Exception as e:  # noqa: BLE001 - never let the warm-up disturb the bot
+            logger.debug("liqrisk: kernel warm-up failed (%s); the first analysis loads them.", e)
+
+    threading.Thread(target=run, name="liqrisk-warm-up").start()
 
 
 class _RuleInputs:
