@@ -52,6 +52,7 @@ from freqtrade.strategy import DecimalParameter, IntParameter, stoploss_from_abs
 import liqrisk
 from liqrisk import rules
 from liqrisk._util import timeframe_to_ns
+from liqrisk.live import LiveFeatures
 from liqrisk.rules import RuleParams, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class LiqRiskMixin:
         self._liq_cache: dict[str, _RuleInputs] = {}
         self._liq_params: tuple[tuple, RuleParams] | None = None
         self._liq_tiers: dict[str, liqrisk.TierTable] = {}
+        self._liq_live: dict[str, LiveFeatures] = {}  # dry-run / live: incremental features per pair
         self._liq_default_stop = _next_is_default(type(self), "custom_stoploss")
         self._liq_own_params = type(self).liqrisk_rule_params is not LiqRiskMixin.liqrisk_rule_params
         self._liq_depth = 0
@@ -236,8 +238,17 @@ class LiqRiskMixin:
             self._liq_log_once(("spot", pair), "liqrisk: %s is not a futures pair; no open interest or funding "
                                "(volume proxy, liq_oi_fallback=1).", pair)
         candles = dataframe[["date", "open", "high", "low", "close", "volume"]]
-        feats = liqrisk.compute_features(candles, open_interest=oi, funding_rate=funding, mark=mark, pair=pair,
-                                         timeframe=tf, config=self._liq_cfg)
+        live = self.dp is not None and self.dp.runmode in (RunMode.DRY_RUN, RunMode.LIVE)
+        if live:
+            # A bot hands over its whole rolling frame on every candle: step only the new
+            # ones. Rows with a full startup of history equal compute_features exactly.
+            stepper = self._liq_live.get(pair)
+            if stepper is None:
+                stepper = self._liq_live[pair] = LiveFeatures(pair=pair, timeframe=tf, config=self._liq_cfg)
+            feats = stepper.update(candles, open_interest=oi, funding_rate=funding, mark=mark)
+        else:
+            feats = liqrisk.compute_features(candles, open_interest=oi, funding_rate=funding, mark=mark, pair=pair,
+                                             timeframe=tf, config=self._liq_cfg)
         close = dataframe["close"].astype(float)
         extra = pd.DataFrame({
             "liq_rsi": _rsi(close, self.liqrisk_rsi_period),
@@ -251,7 +262,7 @@ class LiqRiskMixin:
             self._liq_log_once(("oi_fallback", pair), "liqrisk: %s uses the volume proxy for open interest "
                                "(liq_oi_fallback=1).", pair)
         self._liq_cache_frame(pair, out)
-        if self.dp is not None and self.dp.runmode in (RunMode.DRY_RUN, RunMode.LIVE):
+        if live:
             self._liq_alert(pair, out)
         return out
 

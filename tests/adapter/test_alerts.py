@@ -120,3 +120,23 @@ def test_populate_alerts_only_in_dry_run_and_live(monkeypatch, runmode, alerts):
                        "high": close * 1.002, "low": close * 0.998, "close": close, "volume": 10.0})
     out = strat.liqrisk_populate(df, {"pair": PAIR})
     assert seen == ([(PAIR, len(out))] if alerts else [])
+
+
+def test_dry_run_steps_features_incrementally():
+    """In dry-run the mixin keeps a LiveFeatures per pair: each new candle is stepped, not
+    recomputed, and the rows a decision reads equal compute_features on the same frame."""
+    from liqrisk import compute_features
+    from liqrisk.synthetic import random_market
+
+    strat = strategy()
+    # A spot-style run (no OI/funding from the fake dp): the same path, with the fallback.
+    strat.config = {**strat.config, "trading_mode": "spot"}
+    size = strat.startup_candle_count + 1  # the last row has a full startup of history
+    m = random_market(size + 6, seed=5)
+    for end in range(size, size + 6):
+        frame = m["ohlcv"].iloc[end - size:end].reset_index(drop=True)
+        out = strat.liqrisk_populate(frame, {"pair": PAIR})
+    stepper = strat._liq_live[PAIR]
+    assert stepper.full_runs == 1 and stepper.steps == 5
+    want = compute_features(frame, pair=PAIR, timeframe=strat.timeframe, config=strat._liq_cfg)
+    pd.testing.assert_frame_equal(out[want.columns].iloc[-1:], want.iloc[-1:], rtol=1e-9)
