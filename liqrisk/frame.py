@@ -331,7 +331,8 @@ def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = s
     """float64 [rows, columns] in ``feature_columns(windows)`` order, written in place."""
     ref = inputs.ref_price[rows]
     n_rows = len(ref)
-    matrix = np.empty((n_rows, len(feature_columns(windows))))
+    # Column-major: every column is written (and later read by pandas) contiguously.
+    matrix = np.empty((n_rows, len(feature_columns(windows))), order="F")
     col = 0
 
     def put(values) -> None:
