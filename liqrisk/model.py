@@ -4,12 +4,13 @@ Given candles already aligned to what was known at each candle's close (see
 ``liqrisk.frame``), this module decides, per candle t:
 
 * ``seed_usd[t, side]``: new leveraged notional opened during t (quote currency, "USD")
-  on each side (0 = long, 1 = short). With OI it is ``max(ΔOI_t, 0)``; without it,
+  on each side (0 = long, 1 = short). With OI it is ``max(ΔOI_t, 0)`` plus the churned
+  share ``turnover_per_day · timeframe / 1 day`` of the OI at t's open; without OI,
   ``volume_proxy_share × volume × close``. Times ``liquidatable_share``.
 * ``long_share[t]``: the long side's share of that notional, from taker buy volume if
   given, else the candle's body and close location, tilted by funding.
 * ``close_frac[t]``: share of all outstanding positions closed during t when OI falls,
-  ``−ΔOI_t / OI_open``, clipped to [0, 1 − 1e-12] (1 would make the rescaling singular;
+  ``−ΔOI_t / OI_open`` plus the churned share, clipped to [0, 1 − 1e-12] (1 would make the rescaling singular;
   1e-12 of a position is nothing).
 * ``intra_usd[t, side]``: positions opened *and* liquidated within t (see
   ``intra_candle_usd``). They never enter the book: the engines count them as seeded and
