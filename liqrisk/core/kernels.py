@@ -215,45 +215,26 @@ def _confluence_nb(stored, side, first, last, step, scale, inv_max, tie_pow):
     of USD × ``inv_max[w]``, nearest first within ``tie_pow``. Returns (product, bucket|−1).
 
     Each factor is <= 1, so a bucket whose first factor cannot beat the best product is
-    skipped without reading the other windows.
+    skipped without reading the other windows. That first read is the hot one: with one
+    decay group (the default) it reads the stored units directly and folds the common
+    scale into ``inv_max[0]``; the generic per-bucket helper there made the scan half of
+    the whole kernel.
     """
     n_win = inv_max.shape[0]
+    one_group = scale.shape[0] == 1
+    k0 = inv_max[0] * scale[0]
     best = 0.0
     need = 0.0
     best_b = -1
     b = first
     while True:
-        prod = _usd_at_nb(stored, 0, side, b, scale) * inv_max[0]
+        if one_group:
+            prod = (stored[0, side, 0, b, 0] + stored[0, side, 0, b, 1]) * k0
+        else:
+            prod = _usd_at_nb(stored, 0, side, b, scale) * inv_max[0]
         if prod > need:
             for w in range(1, n_win):
                 prod *= _usd_at_nb(stored, w, side, b, scale) * inv_max[w]
-            if prod > need:
-                best = prod
-                need = best * tie_pow
-                best_b = b
-        if b == last:
-            break
-        b += step
-    return best, best_b
-
-
-@jit
-def _confluence_one_group_nb(stored, side, first, last, step, scale, inv_max, tie_pow):
-    """``_confluence_nb`` for one decay group (the default), about twice as fast: the
-    first window's stored units are read directly (the generic per-bucket helper
-    dominated the whole kernel), and the common scale is applied to candidates only."""
-    n_win = inv_max.shape[0]
-    best = 0.0
-    need = 0.0
-    best_b = -1
-    k0 = inv_max[0] * scale
-    b = first
-    while True:
-        prod = (stored[0, side, 0, b, 0] + stored[0, side, 0, b, 1]) * k0
-        if prod > need:
-            for w in range(1, n_win):
-                m = (stored[w, side, 0, b, 0] + stored[w, side, 0, b, 1]) * scale
-                prod *= (m if m > 0.0 else 0.0) * inv_max[w]
             if prod > need:
                 best = prod
                 need = best * tie_pow
@@ -581,10 +562,7 @@ def advance_nb(
                 # best product is skipped without reading the other windows.
                 for w in range(n_win):
                     conf_k[w] = 1.0 / side_max[w, side]
-                if n_groups == 1:
-                    best, best_b = _confluence_one_group_nb(stored, side, first, last, step, scale[0], conf_k, tie_pow)
-                else:
-                    best, best_b = _confluence_nb(stored, side, first, last, step, scale, conf_k, tie_pow)
+                best, best_b = _confluence_nb(stored, side, first, last, step, scale, conf_k, tie_pow)
                 conf[side, 0, t] = best ** (1.0 / n_win)
                 conf[side, 1, t] = best_b
 
