@@ -89,6 +89,7 @@ def _pair_file(futures_dir: Path, pair: str, timeframe: str, kind: str) -> Path:
 
 def simulated_matches(datadir: Path, pairs: Sequence[str], *, days: int, seed: int, end: str | None) -> str | None:
     """None when ``datadir`` holds a simulation with these settings (and its 5m files), else why not."""
+    from liqrisk.sim.specs import COHORTS_PER_MINUTE
     from liqrisk.sim.writer import MODEL_VERSION, parse_end
 
     exchange_dir = Path(datadir) / EXCHANGE
@@ -103,6 +104,11 @@ def simulated_matches(datadir: Path, pairs: Sequence[str], *, days: int, seed: i
     for key, value in want.items():
         if meta.get(key) != value:
             return f"it was simulated with {key}={meta.get(key)!r}, this run wants {value!r}"
+    # The main job simulates at the default density; a denser validation run is another
+    # market (older metas predate the key and were all made at the default).
+    density = meta.get("cohorts_per_minute", COHORTS_PER_MINUTE)
+    if density != COHORTS_PER_MINUTE:
+        return f"it was simulated with cohorts_per_minute={density!r}, this run wants {COHORTS_PER_MINUTE!r}"
     missing = [p for p in pairs if p not in meta.get("pairs", [])]
     if missing:
         return f"pairs {missing} were not simulated"

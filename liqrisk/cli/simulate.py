@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="UTC end of the data (exclusive), a whole hour, e.g. 2025-03-31 or 2025-03-31T08:00 "
                              "(default: 2025-03-31)")
     parser.add_argument("--exchange", default="binance", help="exchange folder name (default: %(default)s)")
+    parser.add_argument("--cohorts-per-minute", type=float, default=3.0, metavar="X",
+                        help="market density: mean position cohorts opened per minute, > 0 and <= 1000. The same "
+                             "open interest is split into more, smaller cohorts, so more candles see liquidations; "
+                             "time, memory and positions.parquet grow about linearly (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -33,7 +37,7 @@ def start(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from liqrisk.errors import LiqriskError
-    from liqrisk.sim.specs import parse_pair
+    from liqrisk.sim.specs import check_cohorts_per_minute, parse_pair
     from liqrisk.sim.writer import parse_end, simulate_datadir
 
     try:
@@ -42,6 +46,7 @@ def start(args: argparse.Namespace) -> int:
         if args.days <= 0:
             return _fail(f"--days {args.days} must be a positive number of days.")
         parse_end(args.end)
+        check_cohorts_per_minute(args.cohorts_per_minute, name="--cohorts-per-minute")
     except LiqriskError as e:
         return _fail(str(e))
 
@@ -60,14 +65,15 @@ def start(args: argparse.Namespace) -> int:
         try:
             result = simulate_datadir(
                 args.datadir, args.pairs, days=args.days, seed=args.seed, end=args.end,
-                exchange=args.exchange, progress=on_progress,
+                exchange=args.exchange, progress=on_progress, cohorts_per_minute=args.cohorts_per_minute,
             )
         except LiqriskError as e:
             return _fail(str(e))
         except OSError as e:
             return _fail(f"cannot write to {args.datadir}: {e.strerror or e}")
 
-    print(f"Simulated {len(result.pairs)} pairs x {args.days} days (seed {result.seed}) in {result.seconds:.1f} s.")
+    print(f"Simulated {len(result.pairs)} pairs x {args.days} days (seed {result.seed}, "
+          f"{result.cohorts_per_minute:g} cohorts/min) in {result.seconds:.1f} s.")
     print(f"freqtrade data:  {result.futures_dir}  (timerange {result.timerange}; "
           "candle types futures, mark 1m/5m/1h; funding_rate 1h; open_interest 5m/1h)")
     print(f"ground truth:    {result.truth_dir}  (liquidations, levels_1h, positions .parquet; meta.json)")

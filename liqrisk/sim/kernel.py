@@ -43,7 +43,12 @@ HOUR_MS = 3_600_000
 FUNDING_MS = 8 * HOUR_MS
 MAX_ROUNDS = 40
 ROUND_MS = SUB_MS // MAX_ROUNDS
+# Cohorts one minute may open, at least (``max_opens_per_minute`` raises it with the
+# density). It also sizes the headroom checked before each minute.
 MAX_OPENS_PER_MINUTE = 300
+# Openings per minute are Poisson with mean rate × activity, activity in [0.5, 3.0].
+ACTIVITY_MIN = 0.5
+ACTIVITY_MAX = 3.0
 
 # Indices of the float parameters (``prm``).
 P_SIG_BAR = 0  # mean 1-minute log-return sd (fraction)
@@ -270,9 +275,21 @@ def _record_liquidation(cid, t_ev, mark, ev_ms, ev_id, ev_mark, si):
     si[I_N_EV] += 1
 
 
+def max_opens_per_minute(cohorts_per_minute: float) -> int:
+    """Cap on the cohorts one minute opens at mean rate ``cohorts_per_minute``.
+
+    At the busiest (activity ``ACTIVITY_MAX``) openings are Poisson with mean
+    ``3 · rate``; the cap sits 8 standard deviations above that, so it never binds in
+    practice, and never below ``MAX_OPENS_PER_MINUTE`` (so the default density keeps the
+    cap, and the arrays' headroom, it always had).
+    """
+    peak = ACTIVITY_MAX * float(cohorts_per_minute)
+    return max(MAX_OPENS_PER_MINUTE, int(np.ceil(peak + 8.0 * np.sqrt(peak) + 8.0)))
+
+
 @njit(cache=True, nogil=True)
 def simulate_minutes(
-    n_minutes, t0_ms, prm, lev_factor, lev_nominal, lev_cdf, size_cdf,
+    n_minutes, t0_ms, prm, max_opens, lev_factor, lev_nominal, lev_cdf, size_cdf,
     sf, si, rng, ring,
     c_side, c_open_ms, c_end_ms, c_status, c_entry, c_lp, c_qty, c_lev_idx, c_size_idx,
     c_stop, c_close_ms, active, apos, hl_k, hl_i, hs_k, hs_i, hc_k, hc_i, htl_k, htl_i, hts_k, hts_i,
@@ -288,6 +305,9 @@ def simulate_minutes(
     ``out_oi`` (open interest in base units at the end of the minute) and ``out_index``
     (index close). Liquidations, funding settlements and hourly truth snapshots are
     appended at the counters ``si[I_N_EV]``, ``si[I_N_FU]``, ``si[I_N_SN]``.
+
+    ``max_opens`` caps the cohorts opened in one minute (``max_opens_per_minute`` of the
+    density ``prm[P_LAMBDA]``); the arrays must keep room for that many before each minute.
 
     :returns: minutes done; fewer than ``n_minutes`` when an array is nearly full (the
         caller grows or drains it and calls again from there).
@@ -311,10 +331,10 @@ def simulate_minutes(
         t = t0_ms + m * MINUTE_MS
         n_act = si[I_N_ACT]
         if (
-            cap_coh - si[I_N_COH] < MAX_OPENS_PER_MINUTE + 1
-            or cap_ev - si[I_N_EV] < n_act + MAX_OPENS_PER_MINUTE + 1
+            cap_coh - si[I_N_COH] < max_opens + 1
+            or cap_ev - si[I_N_EV] < n_act + max_opens + 1
             or cap_fu - si[I_N_FU] < 2
-            or cap_sn - si[I_N_SN] < 2 * (n_act + MAX_OPENS_PER_MINUTE) + 2
+            or cap_sn - si[I_N_SN] < 2 * (n_act + max_opens) + 2
         ):
             return m
 
@@ -342,7 +362,7 @@ def simulate_minutes(
         sf[S_SIG2] = sig2
         sig = np.sqrt(sig2)
         sig_sub = sig / sqrt_sub
-        activity = min(max(np.sqrt(sig / sig_bar), 0.5), 3.0)
+        activity = min(max(np.sqrt(sig / sig_bar), ACTIVITY_MIN), ACTIVITY_MAX)
 
         # Who opens: momentum over the last hour pulls toward longs in a rally; a rich
         # premium (longs pay) pushes the other way.
@@ -450,7 +470,7 @@ def simulate_minutes(
             # New cohorts, at the last price.
             n_new = _poisson(rng, lam_sub)
             for _ in range(n_new):
-                if opened >= MAX_OPENS_PER_MINUTE:
+                if opened >= max_opens:
                     break
                 side = 0 if _uniform(rng) < p_long else 1
                 li = _pick(rng, lev_cdf)

@@ -18,6 +18,11 @@ Time shift and seed: the shift is ``k · 8 h`` with k chosen from the clock, so 
 files give the same prices at the same wall-clock minute modulo that shift. ``seed``
 only matters when there is no saved state (fresh history) or when it differs from the
 seed the state was made with, in which case the continuation draws other random numbers.
+
+Density: a saved market continues at the density it was simulated with (kept in its
+state with the model parameters), whatever ``cohorts_per_minute`` says. A fresh pair
+uses ``cohorts_per_minute`` if given, else the density in the datadir's ``meta.json``
+(so it matches the saved pairs), else ``COHORTS_PER_MINUTE``.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import pandas as pd
 from liqrisk.sim import frames as F
 from liqrisk.sim import kernel as K
 from liqrisk.sim.market import PairMarket
-from liqrisk.sim.specs import pair_seed
+from liqrisk.sim.specs import COHORTS_PER_MINUTE, check_cohorts_per_minute, pair_seed
 from liqrisk.sim.truth import SIDES, TRUTH_DIRNAME
 from liqrisk.sim.writer import WARMUP_DAYS, data_filename, pair_to_filename
 
@@ -112,19 +117,30 @@ class LiveMarket:
     """Continues a simulated market in wall-clock time."""
 
     def __init__(self, datadir, *, pairs=None, seed: int | None = 42, exchange: str = "binance",
-                 now_ms: int | None = None):
+                 now_ms: int | None = None, cohorts_per_minute: float | None = None):
         """
         :param datadir: freqtrade data root (``<datadir>/<exchange>/futures``) or the
             exchange folder itself.
         :param pairs: ccxt symbols to serve; default: every pair with saved data, or
             ``DEFAULT_PAIRS`` for a fresh market.
         :param now_ms: UTC ms to align to (default: the clock); tests pin it.
+        :param cohorts_per_minute: density of pairs simulated afresh (default: the
+            datadir's ``meta.json``, else ``COHORTS_PER_MINUTE``). Saved pairs always
+            continue at their own density.
         """
         now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
         self.seed = 42 if seed is None else int(seed)
         root = Path(datadir)
         self.root = root if (root / "futures").is_dir() else root / exchange
         self._lock = threading.Lock()
+        self._meta = self._read_meta()
+        if cohorts_per_minute is None:
+            try:
+                cohorts_per_minute = check_cohorts_per_minute(self._meta.get("cohorts_per_minute", COHORTS_PER_MINUTE))
+            except ValueError as e:
+                logger.warning("liqrisk live: meta.json: %s Using %g.", e, COHORTS_PER_MINUTE)
+                cohorts_per_minute = COHORTS_PER_MINUTE
+        self.cohorts_per_minute = check_cohorts_per_minute(cohorts_per_minute)
         saved = self._saved_pairs()
         if pairs is None:
             pairs = saved or list(DEFAULT_PAIRS)
@@ -139,23 +155,31 @@ class LiveMarket:
 
     # -- loading -------------------------------------------------------------------------
 
+    def _read_meta(self) -> dict:
+        meta = self.root / TRUTH_DIRNAME / "meta.json"
+        if not meta.is_file():
+            return {}
+        try:
+            out = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            logger.warning("liqrisk live: cannot read %s (%s); ignoring it.", meta, e)
+            return {}
+        return out if isinstance(out, dict) else {}
+
     def _saved_pairs(self) -> list[str]:
         state_dir = self.root / TRUTH_DIRNAME / "state"
         if not state_dir.is_dir():
             return []
         names = {p.stem for p in state_dir.glob("*.npz")}
-        meta = self.root / TRUTH_DIRNAME / "meta.json"
-        if meta.is_file():
-            pairs = json.loads(meta.read_text(encoding="utf-8")).get("pairs", [])
-            return [p for p in pairs if pair_to_filename(p) in names]
-        return []
+        pairs = self._meta.get("pairs", [])
+        return [p for p in pairs if pair_to_filename(p) in names]
 
     def _load(self, pair: str, now_ms: int) -> _LivePair | None:
         futures_dir = self.root / "futures"
         try:
             with np.load(self.root / TRUTH_DIRNAME / "state" / f"{pair_to_filename(pair)}.npz") as z:
                 state = {k: z[k] for k in z.files}
-            market = PairMarket.from_state(pair, state)
+            market = PairMarket.from_state(pair, state)  # at the density it was saved with
             fut = pd.read_feather(data_filename(futures_dir, pair, "1m", "futures"))
             mark = pd.read_feather(data_filename(futures_dir, pair, "1m", "mark"))
             funding = pd.read_feather(data_filename(futures_dir, pair, "1h", "funding_rate"))
@@ -174,6 +198,9 @@ class LiveMarket:
         ):
             logger.warning("liqrisk live: files of %s do not match its saved state; simulating afresh.", pair)
             return None
+        if market.cohorts_per_minute != self.cohorts_per_minute:
+            logger.warning("liqrisk live: %s continues at its saved density of %g cohorts/min, not %g.",
+                           pair, market.cohorts_per_minute, self.cohorts_per_minute)
         if self.seed != market.seed:
             market.a["rng"][:] = pair_seed(self.seed * 1_000_003 + market.seed, pair)
         oi_at = np.full((n + 1, 2), np.nan)
@@ -201,7 +228,7 @@ class LiveMarket:
         end_ms = now_ms - now_ms % FUNDING_MS
         start_ms = end_ms - FRESH_DAYS * 86_400_000
         warm = WARMUP_DAYS * 1440
-        market = PairMarket(pair, self.seed, start_ms - warm * F.MINUTE_MS)
+        market = PairMarket(pair, self.seed, start_ms - warm * F.MINUTE_MS, cohorts_per_minute=self.cohorts_per_minute)
         before = market.advance(warm)
         live = _LivePair(
             market=market,

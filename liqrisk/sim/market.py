@@ -1,9 +1,10 @@
 """One simulated pair: the kernel's state, its growth, and what each step produced.
 
-``PairMarket(pair, seed, start_ms)`` starts an empty market at UTC ``start_ms`` (a whole
-minute); ``advance(n)`` simulates the next ``n`` 1-minute candles and returns a
-``Block`` with the minute series and the events of that span. The cohort table (every
-position cohort ever opened) stays in the market and is read with ``cohorts()``.
+``PairMarket(pair, seed, start_ms, cohorts_per_minute=3.0)`` starts an empty market at
+UTC ``start_ms`` (a whole minute) with that density of cohort openings; ``advance(n)``
+simulates the next ``n`` 1-minute candles and returns a ``Block`` with the minute series
+and the events of that span. The cohort table (every position cohort ever opened) stays
+in the market and is read with ``cohorts()``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from liqrisk.sim import kernel as K
-from liqrisk.sim.specs import PairSpec, leverage_tables, model_params, pair_seed, pair_spec
+from liqrisk.sim.specs import (
+    COHORTS_PER_MINUTE,
+    PairSpec,
+    leverage_tables,
+    model_params,
+    pair_seed,
+    pair_spec,
+)
 
 # Cohort-indexed arrays: (name, dtype). Heaps and the active list are bounded by the
 # number of cohorts too, so they grow with them.
@@ -95,14 +103,20 @@ class _Pending:
 class PairMarket:
     """The agent-based market of one pair, advanced minute by minute."""
 
-    def __init__(self, pair: str, seed: int, start_ms: int, *, spec: PairSpec | None = None):
+    def __init__(self, pair: str, seed: int, start_ms: int, *, spec: PairSpec | None = None,
+                 cohorts_per_minute: float = COHORTS_PER_MINUTE):
+        """
+        :param cohorts_per_minute: market density, mean cohort openings per minute (> 0,
+            see ``liqrisk.sim.specs.COHORTS_PER_MINUTE``); ConfigError otherwise.
+        """
         if start_ms % K.MINUTE_MS:
             raise ValueError(f"start_ms={start_ms} is not a whole UTC minute.")
         self.pair = pair
         self.seed = int(seed)
         self.spec = spec or pair_spec(pair)
         self.tables = leverage_tables(pair)
-        self.prm = model_params(self.spec, self.tables)
+        self.prm = model_params(self.spec, self.tables, cohorts_per_minute=cohorts_per_minute)
+        self.max_opens = K.max_opens_per_minute(self.prm[K.P_LAMBDA])
         self.next_ms = int(start_ms)
         cap = 65_536
         self.a: dict[str, np.ndarray] = {name: np.zeros(cap, dtype=dt) for name, dt in _COHORT_ARRAYS}
@@ -121,6 +135,11 @@ class PairMarket:
         sf[K.S_LAST] = self.spec.start_price * (1.0 + sf[K.S_PREM])
         sf[K.S_MARK] = sf[K.S_LAST]
         self._alloc_outputs(16_384, 64, 65_536)
+
+    @property
+    def cohorts_per_minute(self) -> float:
+        """The market's density: mean cohort openings per minute."""
+        return float(self.prm[K.P_LAMBDA])
 
     # -- state ---------------------------------------------------------------------------
 
@@ -142,7 +161,8 @@ class PairMarket:
         """Everything needed to continue this market (see ``from_state``).
 
         Only open cohorts are kept (renumbered), so the state of a 90-day run is small;
-        the heaps are rebuilt as sorted arrays, which are valid binary heaps.
+        the heaps are rebuilt as sorted arrays, which are valid binary heaps. The density
+        is saved with the model parameters (``meta_prm[P_LAMBDA]``).
         """
         a = self.a
         si = a["si"].copy()
@@ -192,12 +212,16 @@ class PairMarket:
 
     @classmethod
     def from_state(cls, pair: str, state: dict[str, np.ndarray]) -> PairMarket:
-        """Rebuild a market saved by ``state_dict`` (the same pair)."""
-        market = cls(pair, int(state["meta_seed"][0]), int(state["meta_next_ms"][0]))
-        if not np.array_equal(market.prm, state["meta_prm"]):
+        """Rebuild a market saved by ``state_dict`` (the same pair), at the saved density."""
+        saved_prm = state["meta_prm"]
+        if saved_prm.shape != (K.N_PRM,):
+            raise ValueError(f"saved state of {pair} was made with other model parameters.")
+        market = cls(pair, int(state["meta_seed"][0]), int(state["meta_next_ms"][0]),
+                     cohorts_per_minute=float(saved_prm[K.P_LAMBDA]))
+        if not np.array_equal(market.prm, saved_prm):
             raise ValueError(f"saved state of {pair} was made with other model parameters.")
         n = int(state["si"][K.I_N_COH])
-        while market.a["c_side"].size < n + K.MAX_OPENS_PER_MINUTE + 1:
+        while market.a["c_side"].size < n + market.max_opens + 1:
             market._grow_cohorts()
         for name in _STATE_ARRAYS:
             src = state[name]
@@ -290,7 +314,7 @@ class PairMarket:
         while done < n_minutes:
             todo = min(CHUNK_MINUTES, n_minutes - done)
             got = K.simulate_minutes(
-                todo, self.next_ms, self.prm, t.factor, t.nominal, t.lev_cdf, t.size_cdf,
+                todo, self.next_ms, self.prm, self.max_opens, t.factor, t.nominal, t.lev_cdf, t.size_cdf,
                 a["sf"], a["si"], a["rng"], a["ring"],
                 a["c_side"], a["c_open_ms"], a["c_end_ms"], a["c_status"], a["c_entry"], a["c_lp"],
                 a["c_qty"], a["c_lev_idx"], a["c_size_idx"], a["c_stop"], a["c_close_ms"], a["active"], a["apos"],
@@ -327,7 +351,7 @@ class PairMarket:
 
     def _make_room(self) -> None:
         si = self.a["si"]
-        headroom = K.MAX_OPENS_PER_MINUTE + 1
+        headroom = self.max_opens + 1
         if self.a["c_side"].size - si[K.I_N_COH] < headroom:
             self._grow_cohorts()
         need = 2 * (int(si[K.I_N_ACT]) + headroom) + 2

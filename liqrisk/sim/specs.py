@@ -137,7 +137,13 @@ def leverage_tables(pair: str) -> LeverageTables:
 
 
 # Model constants shared by every pair (per-minute unless said otherwise).
+# Market density: mean cohort openings per minute at average volatility. The default; a
+# run may choose another (``liqrisk simulate --cohorts-per-minute``). Open interest does
+# not depend on it (the cohort notional scales as 1 / rate), but the number of cohorts,
+# liquidation events, memory and the size of positions.parquet grow with it.
 COHORTS_PER_MINUTE = 3.0
+# Highest density accepted: at 1000/min one pair-day already holds ~1.4 M cohorts.
+MAX_COHORTS_PER_MINUTE = 1000.0
 SCALP_SHARE = 0.35
 SCALP_LIFE_MIN = 45.0
 SWING_LIFE_MIN = 2400.0
@@ -150,20 +156,40 @@ VOL_SCALE = 0.85
 BUCKET_WIDTH = math.log(1.0025)  # truth price buckets: 0.25% wide, log-spaced
 
 
-def model_params(spec: PairSpec, tables: LeverageTables) -> np.ndarray:
-    """The kernel's float parameter vector for one pair."""
+def check_cohorts_per_minute(value, name: str = "cohorts_per_minute") -> float:
+    """``value`` as a float density, or ConfigError naming ``name`` (the flag or keyword)."""
+    try:
+        rate = math.nan if isinstance(value, bool | str) else float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not (math.isfinite(rate) and 0.0 < rate <= MAX_COHORTS_PER_MINUTE):
+        raise ConfigError(
+            f"{name}={value!r} must be a number > 0 and <= {MAX_COHORTS_PER_MINUTE:g} (mean cohort openings "
+            f"per minute; default {COHORTS_PER_MINUTE:g})."
+        )
+    return rate
+
+
+def model_params(spec: PairSpec, tables: LeverageTables, *,
+                 cohorts_per_minute: float = COHORTS_PER_MINUTE) -> np.ndarray:
+    """The kernel's float parameter vector for one pair.
+
+    :param cohorts_per_minute: market density, mean cohort openings per minute (> 0);
+        the mean cohort notional is OI / (rate · mean lifetime), so OI does not move.
+    """
+    rate = check_cohorts_per_minute(cohorts_per_minute)
     prm = np.zeros(K.N_PRM)
     prm[K.P_SIG_BAR] = VOL_SCALE * spec.annual_vol / math.sqrt(MINUTES_PER_YEAR)
     prm[K.P_G_ALPHA] = 0.06
     prm[K.P_G_BETA] = 0.92
     prm[K.P_REG_PHI] = math.exp(-math.log(2.0) / (3 * 1440))
     prm[K.P_REG_SD] = 0.35
-    prm[K.P_LAMBDA] = COHORTS_PER_MINUTE
+    prm[K.P_LAMBDA] = rate
     lev_w = LEVERAGE_WEIGHTS / LEVERAGE_WEIGHTS.sum()
     mean_life = SCALP_SHARE * SCALP_LIFE_MIN + (1 - SCALP_SHARE) * SWING_LIFE_MIN * float(
         np.sum(lev_w * (10.0 / LEVERAGES) ** LIFE_LEVERAGE_EXPONENT)
     )
-    prm[K.P_COH_USD] = spec.open_interest_usd / (COHORTS_PER_MINUTE * mean_life)
+    prm[K.P_COH_USD] = spec.open_interest_usd / (rate * mean_life)
     prm[K.P_COH_SIG] = 1.0
     prm[K.P_DEPTH] = DEPTH_PER_OI * spec.open_interest_usd
     prm[K.P_PERM] = 0.4

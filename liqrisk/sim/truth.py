@@ -7,7 +7,8 @@ freqtrade ignores it::
         liquidations.parquet   every forced liquidation
         levels_1h.parquet      hourly snapshots of outstanding liquidation levels
         positions.parquet      every position cohort alive inside the window
-        meta.json              seed, window, pairs, bucket width, units, model version
+        meta.json              seed, window, pairs, density (cohorts_per_minute), bucket width,
+                               units, model version
         state/<PAIR>.npz       model state at the end (``liqrisk.sim.live`` continues it)
 
 All times are UTC milliseconds (int64); prices are quote per base unit (USDT); ``usd``

@@ -16,6 +16,13 @@ The window is ``[end − days, end)`` with candle-open times in UTC; ``end`` def
 ``DEFAULT_END`` so the data does not depend on the day it is generated. A warm-up of
 ``WARMUP_DAYS`` before the window fills the market with positions. Ground truth goes
 to ``<datadir>/<exchange>/liqrisk_truth/`` (see ``liqrisk.sim.truth``).
+
+``cohorts_per_minute`` sets the market density (mean cohort openings per minute,
+default ``liqrisk.sim.specs.COHORTS_PER_MINUTE``): the same open interest split into
+more, smaller cohorts, so more candles see liquidations. Time, memory and the size of
+``positions.parquet`` grow about linearly with it. It is recorded in ``meta.json`` and,
+with the model parameters, in the saved state, which ``LiveMarket`` continues at the
+same density.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from liqrisk.errors import ConfigError
 from liqrisk.sim import frames as F
 from liqrisk.sim import truth as T
 from liqrisk.sim.market import PairMarket
-from liqrisk.sim.specs import BUCKET_WIDTH, parse_pair
+from liqrisk.sim.specs import BUCKET_WIDTH, COHORTS_PER_MINUTE, check_cohorts_per_minute, parse_pair
 
 DEFAULT_END = "2025-03-31"
 WARMUP_DAYS = 5
@@ -108,6 +115,7 @@ class SimulationResult:
     end_ms: int
     seed: int
     seconds: float
+    cohorts_per_minute: float = COHORTS_PER_MINUTE
     files: list[Path] = field(default_factory=list)
     n_liquidations: int = 0
     liquidated_usd: float = 0.0
@@ -134,10 +142,11 @@ def check_pairs(pairs) -> list[str]:
 
 
 def _simulate_pair(pair: str, pairs: list[str], seed: int, start_ms: int, n_minutes: int, futures_dir: Path,
-                   state_dir: Path, progress: Callable[[str, int], None] | None) -> PairOutput:
+                   state_dir: Path, progress: Callable[[str, int], None] | None, *,
+                   cohorts_per_minute: float = COHORTS_PER_MINUTE) -> PairOutput:
     warm_minutes = WARMUP_DAYS * 1440
     end_ms = start_ms + n_minutes * F.MINUTE_MS
-    market = PairMarket(pair, seed, start_ms - warm_minutes * F.MINUTE_MS)
+    market = PairMarket(pair, seed, start_ms - warm_minutes * F.MINUTE_MS, cohorts_per_minute=cohorts_per_minute)
     warm = market.advance(warm_minutes)
     main = market.advance(n_minutes, None if progress is None else (lambda done: progress(pair, done)))
     spec = market.spec
@@ -191,14 +200,18 @@ def simulate_datadir(
     exchange: str = "binance",
     progress: Callable[[str, int], None] | None = None,
     workers: int | None = None,
+    cohorts_per_minute: float = COHORTS_PER_MINUTE,
 ) -> SimulationResult:
     """Simulate ``pairs`` over ``days`` days ending at ``end`` and write everything.
 
     :param datadir: freqtrade's ``--datadir`` root (e.g. ``user_data/data``); files go
         to ``<datadir>/<exchange>/futures``.
     :param progress: called as ``progress(pair, minutes_done)`` from worker threads.
+    :param cohorts_per_minute: market density, mean cohort openings per minute (> 0,
+        at most ``liqrisk.sim.specs.MAX_COHORTS_PER_MINUTE``); ConfigError otherwise.
     """
     t0 = time.perf_counter()
+    cohorts_per_minute = check_cohorts_per_minute(cohorts_per_minute)
     pairs = check_pairs(pairs)
     if int(days) != days or days <= 0:
         raise ConfigError(f"days={days!r} must be a positive whole number.")
@@ -222,7 +235,9 @@ def simulate_datadir(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outputs = list(
             pool.map(
-                lambda p: _simulate_pair(p, pairs, seed, start_ms, n_minutes, futures_dir, state_dir, progress), pairs
+                lambda p: _simulate_pair(p, pairs, seed, start_ms, n_minutes, futures_dir, state_dir, progress,
+                                         cohorts_per_minute=cohorts_per_minute),
+                pairs,
             )
         )
 
@@ -242,6 +257,7 @@ def simulate_datadir(
         "end_ms": end_ms,
         "days": days,
         "warmup_days": WARMUP_DAYS,
+        "cohorts_per_minute": cohorts_per_minute,
         "bucket_width_log": BUCKET_WIDTH,
         "bucket_width_pct": 0.25,
         "units": {
@@ -257,6 +273,7 @@ def simulate_datadir(
     result = SimulationResult(
         exchange_dir=exchange_dir, futures_dir=futures_dir, truth_dir=truth_dir, pairs=pairs,
         start_ms=start_ms, end_ms=end_ms, seed=int(seed), seconds=time.perf_counter() - t0,
+        cohorts_per_minute=cohorts_per_minute,
         files=[f for o in outputs for f in o.files], n_liquidations=len(liquidations),
         liquidated_usd=float(liquidations["usd"].sum()),
         price_range={o.pair: (o.first_close, o.last_close) for o in outputs},

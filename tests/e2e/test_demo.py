@@ -8,6 +8,7 @@ failing freqtrade and after SIGTERM in the middle of the backtest.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from liqrisk import offline
+from liqrisk.sim.writer import simulate_datadir
 
 from .conftest import REPO, processes_with
 
@@ -114,3 +116,11 @@ def test_ensure_data_reuses_matching_data_only(tmp_path):
     assert again.action == "reused" and (again.start, again.end) == (first.start, first.end)
     other = offline.ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=6)
     assert other.action == "simulated" and "seed" in other.reason
+
+
+def test_ensure_data_does_not_reuse_a_denser_market(tmp_path):
+    simulate_datadir(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5, cohorts_per_minute=10.0)
+    run = offline.ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
+    assert run.action == "simulated" and "cohorts_per_minute=10.0" in run.reason
+    meta = json.loads((tmp_path / "binance" / "liqrisk_truth" / "meta.json").read_text())
+    assert meta["cohorts_per_minute"] == 3.0
