@@ -295,6 +295,22 @@ def partial_spearman(x, y, z) -> float:
     return (r_xy - r_xz * r_yz) / denom
 
 
+def auc_any(series, act) -> float:
+    """ROC AUC of ``series`` for "this candle had a liquidation" (act > 0): the chance that
+    a random candle with liquidations scores higher than a random one without (ties count
+    half). NaN when either kind of candle is missing.
+
+    At 5m most candles have none, so Spearman mixes two questions: which candles have any
+    liquidation (this), and how much (``spearman`` on the candles with act > 0)."""
+    series, act = np.asarray(series, dtype=np.float64), np.asarray(act, dtype=np.float64)
+    pos = act > 0
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = stats.rankdata(series)  # average ranks: ties count half (Mann-Whitney U)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def top_decile_hit_rate(est, act) -> float:
     """Share of the actual top-decile candles that are in the estimate's top decile."""
     est, act = np.asarray(est, dtype=np.float64), np.asarray(act, dtype=np.float64)
@@ -315,13 +331,16 @@ def side_metrics(est, act, base: pd.DataFrame) -> dict:
         "n": len(act), "nonzero_actual": int((act > 0).sum()), "nonzero_estimate": int((est > 0).sum()),
         "sum_actual_usd": float(act.sum()), "sum_estimate_usd": float(est.sum()),
         "spearman": spearman(est, act), "pearson_log": pearson_log(est, act),
-        "hit_rate": top_decile_hit_rate(est, act), "baselines": {},
+        "hit_rate": top_decile_hit_rate(est, act), "auc_any": auc_any(est, act),
+        "spearman_nonzero": spearman(est[act > 0], act[act > 0]), "baselines": {},
     }
     for name in base.columns:
         b = base[name].to_numpy(dtype=np.float64)
         ok = np.isfinite(b)  # e.g. OI unknown at the first candles: score the baseline where it exists
-        res["baselines"][name] = {"spearman": spearman(b[ok], act[ok]), "pearson_log": pearson_log(b[ok], act[ok]),
-                                  "hit_rate": top_decile_hit_rate(b[ok], act[ok]), "n": int(ok.sum())}
+        bo, ao = b[ok], act[ok]
+        res["baselines"][name] = {"spearman": spearman(bo, ao), "pearson_log": pearson_log(bo, ao),
+                                  "hit_rate": top_decile_hit_rate(bo, ao), "auc_any": auc_any(bo, ao),
+                                  "spearman_nonzero": spearman(bo[ao > 0], ao[ao > 0]), "n": int(ok.sum())}
     ranked = [(v["spearman"], k) for k, v in res["baselines"].items() if not math.isnan(v["spearman"])]
     best = max(ranked)[1] if ranked else None
     res["best_baseline"] = best
@@ -415,15 +434,22 @@ def format_table(metrics: dict, meta: dict | None = None) -> str:
         lines.append("")
         lines.append(f"{side}s liquidated: {m['nonzero_actual']} of {m['n']} candles non-zero; actual "
                      f"{m['sum_actual_usd'] / 1e6:,.1f} M USD, estimate {m['sum_estimate_usd'] / 1e6:,.1f} M USD")
-        lines.append(f"  {'series':<22}{'spearman':>9}{'pearson(log1p)':>16}{'top-decile hit':>16}")
-        lines.append(f"  {'estimate':<22}{f(m['spearman']):>9}{f(m['pearson_log']):>16}{f(m['hit_rate']):>16}")
+        lines.append(f"  {'series':<22}{'spearman':>9}{'pearson(log1p)':>16}{'top-decile hit':>16}"
+                     f"{'any-liq AUC':>13}{'spearman|liq':>14}")
+
+        def row(label, x) -> str:
+            return (f"  {label:<22}{f(x['spearman']):>9}{f(x['pearson_log']):>16}{f(x['hit_rate']):>16}"
+                    f"{f(x['auc_any']):>13}{f(x['spearman_nonzero']):>14}")
+
+        lines.append(row("estimate", m))
         for name, b in m["baselines"].items():
-            label = f"baseline {name}" + (" *" if name == m["best_baseline"] else "")
-            lines.append(f"  {label:<22}{f(b['spearman']):>9}{f(b['pearson_log']):>16}{f(b['hit_rate']):>16}")
+            lines.append(row(f"baseline {name}" + (" *" if name == m["best_baseline"] else ""), b))
         lines.append(f"  partial spearman of the estimate given the best baseline (*): {f(m['partial_spearman']).strip()}")
     lines.append("")
     lines.append("top-decile hit: share of the actual top 10% candles that are in the series' top 10% "
                  "(random = 0.10).")
+    lines.append("any-liq AUC: chance that a candle with liquidations outranks one without (random = 0.50); "
+                 "spearman|liq: Spearman over the candles with liquidations only.")
     return "\n".join(lines)
 
 

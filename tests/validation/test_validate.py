@@ -15,6 +15,7 @@ from liqrisk.errors import ConfigError, DataError
 from liqrisk.sim.writer import simulate_datadir
 from liqrisk.validation import (
     actuals_per_candle,
+    auc_any,
     partial_spearman,
     pick_window,
     spearman,
@@ -110,6 +111,20 @@ def test_metrics_on_known_values():
     assert top_decile_hit_rate(-y, y) == 0.0
 
 
+def test_auc_any_against_a_plain_pair_count():
+    rng = np.random.default_rng(1)
+    act = np.where(rng.random(300) < 0.1, rng.lognormal(10, 2, 300), 0.0)  # mostly zero, like 5m
+    series = np.round(act * rng.lognormal(0, 1, 300) + rng.choice([0.0, 5.0], 300), -3)  # with ties
+    pos, neg = series[act > 0], series[act <= 0]
+    # Plain definition: over every (with, without) pair, 1 if it outranks, 1/2 if tied.
+    plain = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+    assert auc_any(series, act) == pytest.approx(plain, abs=1e-12)
+    assert auc_any(act, act) == 1.0
+    assert auc_any(-act, act) == 0.0
+    assert auc_any(np.ones(300), act) == 0.5
+    assert math.isnan(auc_any(series, np.zeros(300))) and math.isnan(auc_any(series, np.ones(300)))
+
+
 # --- end to end ------------------------------------------------------------------------
 
 
@@ -135,9 +150,13 @@ def test_cli_on_simulated_truth_writes_json_and_plot(simdir, tmp_path, capsys):
                "--json", str(out_json), "--plot", str(out_png)])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "baseline wick_oi" in text and "partial spearman" in text
+    assert "baseline wick_oi" in text and "partial spearman" in text and "any-liq AUC" in text
     doc = json.loads(out_json.read_text())
     assert doc["meta"]["window"] == "1d" and doc["long"]["spearman"] is not None
+    for side in ("long", "short"):
+        assert 0.5 < doc[side]["auc_any"] <= 1.0  # the estimate tells liquidation candles apart
+        assert doc[side]["baselines"]["wick_oi"]["auc_any"] is not None
+        assert -1.0 <= doc[side]["spearman_nonzero"] <= 1.0
     assert out_png.stat().st_size > 10_000
 
 
