@@ -429,6 +429,10 @@ def format_table(metrics: dict, meta: dict | None = None) -> str:
     def f(x) -> str:
         return "   n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:6.3f}"
 
+    def row(label: str, x: dict) -> str:
+        return (f"  {label:<22}{f(x['spearman']):>9}{f(x['pearson_log']):>16}{f(x['hit_rate']):>16}"
+                f"{f(x['auc_any']):>13}{f(x['spearman_nonzero']):>14}")
+
     for side in SIDES:
         m = metrics[side]
         lines.append("")
@@ -436,11 +440,6 @@ def format_table(metrics: dict, meta: dict | None = None) -> str:
                      f"{m['sum_actual_usd'] / 1e6:,.1f} M USD, estimate {m['sum_estimate_usd'] / 1e6:,.1f} M USD")
         lines.append(f"  {'series':<22}{'spearman':>9}{'pearson(log1p)':>16}{'top-decile hit':>16}"
                      f"{'any-liq AUC':>13}{'spearman|liq':>14}")
-
-        def row(label, x) -> str:
-            return (f"  {label:<22}{f(x['spearman']):>9}{f(x['pearson_log']):>16}{f(x['hit_rate']):>16}"
-                    f"{f(x['auc_any']):>13}{f(x['spearman_nonzero']):>14}")
-
         lines.append(row("estimate", m))
         for name, b in m["baselines"].items():
             lines.append(row(f"baseline {name}" + (" *" if name == m["best_baseline"] else ""), b))
