@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from liqrisk.datadir import load_market
 from liqrisk.sim import specs
 from liqrisk.sim.writer import simulate_datadir
@@ -33,12 +31,8 @@ from liqrisk.validation import read_actuals, validate_frames
 
 
 def simulator_turnover_per_day() -> float:
-    """Share of open interest the simulator closes and re-opens per day: 1440 minutes over
-    the mean cohort lifetime (scalpers and swing traders, lifetime ∝ 10 / leverage)."""
-    weights = specs.LEVERAGE_WEIGHTS / specs.LEVERAGE_WEIGHTS.sum()
-    swing = float(np.sum(weights * (10.0 / specs.LEVERAGES) ** specs.LIFE_LEVERAGE_EXPONENT))
-    mean_life = specs.SCALP_SHARE * specs.SCALP_LIFE_MIN + (1 - specs.SCALP_SHARE) * specs.SWING_LIFE_MIN * swing
-    return 1440.0 / mean_life
+    """Share of open interest the simulator closes and re-opens per day."""
+    return 1440.0 / specs.mean_cohort_life_minutes()
 
 
 def score(datadir: Path, pairs: list[str], configs: dict[str, dict], window: str) -> list[dict]:

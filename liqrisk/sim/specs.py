@@ -170,6 +170,16 @@ def check_cohorts_per_minute(value, name: str = "cohorts_per_minute") -> float:
     return rate
 
 
+def mean_cohort_life_minutes() -> float:
+    """Mean lifetime of a cohort opened now (minutes): scalpers and swing traders, the
+    latter ∝ (10 / leverage) ** LIFE_LEVERAGE_EXPONENT. 1440 over it is the market's
+    turnover per day (share of OI closed and re-opened)."""
+    lev_w = LEVERAGE_WEIGHTS / LEVERAGE_WEIGHTS.sum()
+    return SCALP_SHARE * SCALP_LIFE_MIN + (1 - SCALP_SHARE) * SWING_LIFE_MIN * float(
+        np.sum(lev_w * (10.0 / LEVERAGES) ** LIFE_LEVERAGE_EXPONENT)
+    )
+
+
 def model_params(spec: PairSpec, tables: LeverageTables, *,
                  cohorts_per_minute: float = COHORTS_PER_MINUTE) -> np.ndarray:
     """The kernel's float parameter vector for one pair.
@@ -185,11 +195,7 @@ def model_params(spec: PairSpec, tables: LeverageTables, *,
     prm[K.P_REG_PHI] = math.exp(-math.log(2.0) / (3 * 1440))
     prm[K.P_REG_SD] = 0.35
     prm[K.P_LAMBDA] = rate
-    lev_w = LEVERAGE_WEIGHTS / LEVERAGE_WEIGHTS.sum()
-    mean_life = SCALP_SHARE * SCALP_LIFE_MIN + (1 - SCALP_SHARE) * SWING_LIFE_MIN * float(
-        np.sum(lev_w * (10.0 / LEVERAGES) ** LIFE_LEVERAGE_EXPONENT)
-    )
-    prm[K.P_COH_USD] = spec.open_interest_usd / (rate * mean_life)
+    prm[K.P_COH_USD] = spec.open_interest_usd / (rate * mean_cohort_life_minutes())
     prm[K.P_COH_SIG] = 1.0
     prm[K.P_DEPTH] = DEPTH_PER_OI * spec.open_interest_usd
     prm[K.P_PERM] = 0.4
