@@ -218,9 +218,9 @@ class LiveFeatures:
         # NaN closes at the front of the slice have no ref price of their own: carry ours.
         old.ref_price[rows] = np.where(np.isfinite(new.ref_price), new.ref_price, old.ref_price[n0 - 1])
         old.ref_bucket[rows] = np.where(np.isfinite(new.ref_price), ref_b, old.ref_bucket[n0 - 1])
-        for name in ("dates_ns", "entry", "seed_usd", "intra_usd", "long_share", "close_frac", "cons_low", "cons_high",
-                     "oi_fallback", "funding_fallback"):
-            getattr(old, name)[rows] = getattr(new, name)
+        for name in _PER_CANDLE_INPUTS:
+            if name not in _REBASED_INPUTS:
+                getattr(old, name)[rows] = getattr(new, name)
         old.level_bucket[rows] = buckets
         self._ohlcv[rows] = values[first_new:]
 
@@ -256,10 +256,15 @@ def _values(ohlcv: pd.DataFrame) -> np.ndarray:
     return np.column_stack([ohlcv[c].to_numpy(dtype=np.float64) for c in OHLCV_VALUES])
 
 
+#: ModelInputs fields with one row per candle.
+_PER_CANDLE_INPUTS = ("dates_ns", "ref_price", "entry", "seed_usd", "intra_usd", "long_share", "close_frac",
+                      "cons_low", "cons_high", "level_bucket", "ref_bucket", "oi_fallback", "funding_fallback")
+#: Those that appending re-expresses on the kept bucket grid (or carries over NaN closes).
+_REBASED_INPUTS = ("ref_price", "ref_bucket", "level_bucket")
+
+
 def _tail(inputs: ModelInputs, skip: int) -> ModelInputs:
     """Drop the first ``skip`` candles of prepared inputs (the bucket grid is kept)."""
-    per_candle = ("dates_ns", "ref_price", "entry", "seed_usd", "intra_usd", "long_share", "close_frac", "cons_low", "cons_high",
-                  "level_bucket", "ref_bucket", "oi_fallback", "funding_fallback")
-    for name in per_candle:
+    for name in _PER_CANDLE_INPUTS:
         setattr(inputs, name, getattr(inputs, name)[skip:])
     return inputs
