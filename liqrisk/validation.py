@@ -324,6 +324,16 @@ def top_decile_hit_rate(est, act) -> float:
     return len(np.intersect1d(top_e, top_a)) / k
 
 
+def series_metrics(series, act) -> dict:
+    """The comparison figures of one more series (a baseline, the oracle) against ``act``,
+    over the candles where the series is known."""
+    x, act = np.asarray(series, dtype=np.float64), np.asarray(act, dtype=np.float64)
+    ok = np.isfinite(x)  # e.g. OI unknown at the first candles: score the series where it exists
+    xo, ao = x[ok], act[ok]
+    return {"spearman": spearman(xo, ao), "pearson_log": pearson_log(xo, ao), "hit_rate": top_decile_hit_rate(xo, ao),
+            "auc_any": auc_any(xo, ao), "spearman_nonzero": spearman(xo[ao > 0], ao[ao > 0]), "n": int(ok.sum())}
+
+
 def side_metrics(est, act, base: pd.DataFrame) -> dict:
     """Every metric of one side over already-masked arrays (all the same length)."""
     est, act = np.asarray(est, dtype=np.float64), np.asarray(act, dtype=np.float64)
@@ -335,12 +345,7 @@ def side_metrics(est, act, base: pd.DataFrame) -> dict:
         "spearman_nonzero": spearman(est[act > 0], act[act > 0]), "baselines": {},
     }
     for name in base.columns:
-        b = base[name].to_numpy(dtype=np.float64)
-        ok = np.isfinite(b)  # e.g. OI unknown at the first candles: score the baseline where it exists
-        bo, ao = b[ok], act[ok]
-        res["baselines"][name] = {"spearman": spearman(bo, ao), "pearson_log": pearson_log(bo, ao),
-                                  "hit_rate": top_decile_hit_rate(bo, ao), "auc_any": auc_any(bo, ao),
-                                  "spearman_nonzero": spearman(bo[ao > 0], ao[ao > 0]), "n": int(ok.sum())}
+        res["baselines"][name] = series_metrics(base[name], act)
     ranked = [(v["spearman"], k) for k, v in res["baselines"].items() if not math.isnan(v["spearman"])]
     best = max(ranked)[1] if ranked else None
     res["best_baseline"] = best
@@ -372,6 +377,18 @@ class ValidationResult:
     def table(self) -> str:
         """Plain-text table per side (what ``liqrisk validate`` prints)."""
         return format_table(self.metrics, self.meta)
+
+    def add_oracle(self, oracle: pd.DataFrame, replicates: int) -> None:
+        """Score a simulator oracle (``liqrisk.sim.ceiling``: ``date``, ``oracle_long_usd``,
+        ``oracle_short_usd``) on the same candles and actuals: ``metrics[side]["oracle"]``
+        and the frame's ``oracle_<side>_usd`` columns. Candles it lacks count as NaN."""
+        key = pd.to_datetime(oracle["date"], utc=True).dt.as_unit("ms")
+        aligned = oracle.assign(date=key).set_index("date").reindex(self.frame["date"].dt.as_unit("ms"))
+        for side in SIDES:
+            col = f"oracle_{side}_usd"
+            self.frame[col] = aligned[col].to_numpy(dtype=np.float64)
+            self.metrics[side]["oracle"] = series_metrics(self.frame[col], self.frame[f"act_{side}_usd"])
+        self.meta["oracle_replicates"] = int(replicates)
 
 
 def _clean(obj):
@@ -441,6 +458,8 @@ def format_table(metrics: dict, meta: dict | None = None) -> str:
         lines.append(f"  {'series':<22}{'spearman':>9}{'pearson(log1p)':>16}{'top-decile hit':>16}"
                      f"{'any-liq AUC':>13}{'spearman|liq':>14}")
         lines.append(row("estimate", m))
+        if "oracle" in m:
+            lines.append(row("oracle ceiling (o)", m["oracle"]))
         for name, b in m["baselines"].items():
             lines.append(row(f"baseline {name}" + (" *" if name == m["best_baseline"] else ""), b))
         lines.append(f"  partial spearman of the estimate given the best baseline (*): {f(m['partial_spearman']).strip()}")
@@ -449,6 +468,10 @@ def format_table(metrics: dict, meta: dict | None = None) -> str:
                  "(random = 0.10).")
     lines.append("any-liq AUC: chance that a candle with liquidations outranks one without (random = 0.50); "
                  "spearman|liq: Spearman over the candles with liquidations only.")
+    if any("oracle" in metrics[side] for side in SIDES):
+        lines.append(f"(o) oracle: expected liquidations given every cohort's opening time, side, entry and size, "
+                     f"re-drawing only the leverage, bracket, lifetime and stop ({meta.get('oracle_replicates')} "
+                     "draws); about the best any estimate can score on this market.")
     return "\n".join(lines)
 
 

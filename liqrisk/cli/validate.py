@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-config", default=None, metavar="FILE",
                         help="JSON object of liqrisk model keys (e.g. liqrisk/calibrated.json's 'config'); "
                              "overrides the config's 'liqrisk' section")
+    parser.add_argument("--ceiling", type=int, default=None, metavar="N",
+                        help="simulator truth only: also score an oracle that knows every position's opening and "
+                             "re-draws only what no price series shows (N draws, e.g. 16): about the best any "
+                             "estimate can score on this market")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the figures as JSON")
     parser.add_argument("--plot", default=None, metavar="FILE", help="draw estimate vs actual (PNG/SVG/PDF)")
 
@@ -61,6 +65,7 @@ def _model_config(args) -> dict:
 def start(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from liqrisk._util import timeframe_to_ns
     from liqrisk.datadir import load_market, resolve_datadir
     from liqrisk.errors import ConfigError, LiqriskError
     from liqrisk.frame import required_startup_candles
@@ -72,6 +77,9 @@ def start(args: argparse.Namespace) -> int:
         config = {**config, "windows": [window]}
         datadir = resolve_datadir(args.config, args.datadir)
         span_ms = None
+        if args.ceiling is not None and (args.liquidations or args.ceiling < 1):
+            raise ConfigError(f"--ceiling {args.ceiling}: the oracle needs the simulator's truth (no --liquidations) "
+                              "and at least 1 draw.")
         if args.liquidations:
             actual = read_actuals(args.liquidations, pair=args.pair)
         else:
@@ -96,6 +104,12 @@ def start(args: argparse.Namespace) -> int:
                                  funding_rate=market.funding_rate, mark=market.mark, pair=args.pair,
                                  timeframe=args.timeframe, config=config, window=window, start=start_ts,
                                  span_ms=span_ms)
+        if args.ceiling:
+            from liqrisk.sim.ceiling import oracle_liquidations
+
+            minutes = timeframe_to_ns(args.timeframe) // 60_000_000_000
+            oracle = oracle_liquidations(datadir, args.pair, timeframe_minutes=minutes, replicates=args.ceiling)
+            result.add_oracle(oracle.frame, oracle.replicates)
     except LiqriskError as e:
         return _fail(str(e))
     print(result.table())

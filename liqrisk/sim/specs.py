@@ -149,6 +149,7 @@ SCALP_LIFE_MIN = 45.0
 SWING_LIFE_MIN = 2400.0
 LIFE_LEVERAGE_EXPONENT = 1.0
 STOP_SHARE = 0.5
+STOP_PLACEMENT = (0.4, 0.9)  # a stop sits this share (uniform) of the way from entry to LP
 DEPTH_PER_OI = 4.0  # USD of net selling that moves log price by 1, per USD of OI
 # Share of the target vol given to the fundamental shocks: cascades and order flow add
 # the rest (measured: realised 1m vol ≈ target at 90 days).
@@ -220,8 +221,7 @@ def model_params(spec: PairSpec, tables: LeverageTables, *,
     prm[K.P_RET_CAP] = 12.0
     prm[K.P_SEASON] = 0.2
     prm[K.P_STOP_P] = STOP_SHARE
-    prm[K.P_STOP_LO] = 0.4
-    prm[K.P_STOP_HI] = 0.9
+    prm[K.P_STOP_LO], prm[K.P_STOP_HI] = STOP_PLACEMENT
     return prm
 
 
