@@ -5,7 +5,8 @@ score ``liq_*_est_usd`` against the truth with ``liqrisk.validation`` (5m, one w
 Spearman, the any-liquidation AUC, Spearman over liquidation candles, and the best
 map-free baseline, per pair and side, for the default model keys and for
 ``turnover_per_day`` set to the simulator's own turnover (1440 / mean position lifetime,
-in minutes). Beside them, the noise ceiling (``liqrisk.sim.ceiling``): the Spearman of an
+in minutes), and for the simulator's keys (that turnover and its leverage mix). Beside
+them, the noise ceiling (``liqrisk.sim.ceiling``): the Spearman of an
 oracle that knows every cohort's opening, and of the same oracle with its smallest values
 set to zero at the cut that scores best in hindsight (Spearman on mostly-zero truth
 rewards exact zeros; an optimistic bound). This is the table in the README's
@@ -40,6 +41,15 @@ from liqrisk.validation import read_actuals, spearman, validate_frames
 def simulator_turnover_per_day() -> float:
     """Share of open interest the simulator closes and re-opens per day."""
     return 1440.0 / specs.mean_cohort_life_minutes()
+
+
+def simulator_keys() -> dict:
+    """Model keys that describe the simulator's own positions: its turnover and its
+    leverage mix (``specs.LEVERAGES`` / ``LEVERAGE_WEIGHTS``), the model's free choices
+    set to the values that generated the truth."""
+    weights = specs.LEVERAGE_WEIGHTS / specs.LEVERAGE_WEIGHTS.sum()
+    return {"turnover_per_day": round(simulator_turnover_per_day(), 2),
+            "leverage_tiers": specs.LEVERAGES.tolist(), "leverage_weights": weights.round(4).tolist()}
 
 
 def best_cut_spearman(series: np.ndarray, act: np.ndarray) -> float:
@@ -90,7 +100,8 @@ def main() -> None:
     logging.disable(logging.WARNING)  # the first candle's OI gap warns once per pair and run
 
     turnover = round(simulator_turnover_per_day(), 2)
-    configs = {"default keys": {}, f"turnover_per_day {turnover}": {"turnover_per_day": turnover}}
+    configs = {"default keys": {}, f"turnover_per_day {turnover}": {"turnover_per_day": turnover},
+               "simulator's keys": simulator_keys()}
     print(f"{len(args.pairs)} pairs x {args.days} days, 5m, window {args.window}, seed {args.seed}")
     print(f"{'cohorts/min':>11} {'keys':<22} {'spearman':>15} {'any-liq AUC':>13} {'spearman|liq':>13} "
           f"{'best baseline':>14} {'oracle':>10} {'oracle, cut':>12} {'candles w/ liq':>15} {'sim s':>6}")
