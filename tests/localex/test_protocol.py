@@ -18,7 +18,7 @@ from liqrisk.localex import ReplaySource, ServerThread, ccxt_config
 from liqrisk.localex.faults import FaultPlan, parse_faults
 from liqrisk.localex.server import CCXT_API_PATHS
 
-from .conftest import PAIRS, REPO
+from .conftest import PAIRS, REPO, write_datadir
 
 BTC = "BTC/USDT:USDT"
 
@@ -215,7 +215,15 @@ def test_rate_limit_answer_has_retry_after(datadir):
         assert status == 200 and "serverTime" in body
 
 
-def test_ccxt_with_retries_survives_faults(datadir):
+@pytest.fixture(scope="module")
+def fixed_datadir(tmp_path_factory) -> Path:
+    # Fault draws hash the request's query, which holds candle times: on data that ends at
+    # "now" they changed every hour, and some hours drew no timeout at all.
+    return write_datadir(tmp_path_factory.mktemp("localex-fixed"), pd.Timestamp("2026-01-01", tz="UTC"))
+
+
+def test_ccxt_with_retries_survives_faults(fixed_datadir):
+    datadir = fixed_datadir
     plan = FaultPlan(parse_faults("429:0.15,500:0.1,503:0.05,timeout:0.03"), seed=3, delay_s=1.2)
     seen: dict[str, int] = {}
 
