@@ -70,22 +70,14 @@ def sparse_table(values: np.ndarray, op) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _first_at_or_below(tmin, start, x):
-    """First index ``j >= start`` with ``values[j] <= x`` (``n`` if none), from the min table."""
-    n = tmin.shape[1]
+def _first_crossing(table, start, x, sign):
+    """First index ``j >= start`` where the path reaches ``x``: ``values[j] <= x`` with the
+    min table and ``sign`` +1, ``values[j] >= x`` with the max table and ``sign`` -1
+    (``n`` if never)."""
+    n = table.shape[1]
     pos = start
-    for k in range(tmin.shape[0] - 1, -1, -1):
-        if pos < n and tmin[k, pos] > x:
-            pos = min(pos + (1 << k), n)
-    return pos
-
-
-@njit(cache=True, inline="always")
-def _first_at_or_above(tmax, start, x):
-    n = tmax.shape[1]
-    pos = start
-    for k in range(tmax.shape[0] - 1, -1, -1):
-        if pos < n and tmax[k, pos] < x:
+    for k in range(table.shape[0] - 1, -1, -1):
+        if pos < n and sign * table[k, pos] > sign * x:  # the whole block stays short of x
             pos = min(pos + (1 << k), n)
     return pos
 
@@ -109,13 +101,12 @@ def liquidation_minutes(side, first_min, end_min, lp, stop, mark_lo, mark_hi, la
         if start >= end:
             continue
         if side[c] == 0:
-            j = _first_at_or_below(mark_lo, start, lp[c])
-            if j < end and stop[c] == stop[c] and _first_at_or_below(last_lo, start, stop[c]) <= j:
-                continue
+            mark, last, sign = mark_lo, last_lo, 1.0
         else:
-            j = _first_at_or_above(mark_hi, start, lp[c])
-            if j < end and stop[c] == stop[c] and _first_at_or_above(last_hi, start, stop[c]) <= j:
-                continue
+            mark, last, sign = mark_hi, last_hi, -1.0
+        j = _first_crossing(mark, start, lp[c], sign)
+        if j < end and stop[c] == stop[c] and _first_crossing(last, start, stop[c], sign) <= j:
+            continue
         if j < end:
             out[c] = j
     return out
