@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from liqrisk.errors import DataError
+from liqrisk.errors import ConfigError, DataError
 from liqrisk.sim.specs import (
     LEVERAGES,
     LIFE_LEVERAGE_EXPONENT,
@@ -133,14 +133,24 @@ def oracle_liquidations(datadir: str | Path, pair: str, *, timeframe_minutes: in
         ``liqrisk_truth/``); needs the 1m futures and mark candles the simulator writes.
     :param timeframe_minutes: candle length the liquidations are summed over.
     :param replicates: re-draws averaged; the oracle's own noise shrinks as 1/sqrt of it.
-    :raises DataError: no 1m candles for the window, or gaps in them.
+    :raises DataError: a truth or 1m candle file is missing, or the window's 1m candles
+        have gaps.
+    :raises ConfigError: ``timeframe_minutes`` < 1.
     """
     datadir = Path(datadir)
     truth_dir = datadir / TRUTH_DIRNAME
+    if int(timeframe_minutes) < 1:
+        raise ConfigError(f"the oracle sums whole minutes; timeframe of {timeframe_minutes} minutes is too short.")
+    needed = [truth_dir / "meta.json", truth_dir / "positions.parquet", truth_dir / "liquidations.parquet",
+              data_filename(datadir / "futures", pair, "1m", "futures"),
+              data_filename(datadir / "futures", pair, "1m", "mark")]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise DataError(f"{pair}: the oracle needs a `liqrisk simulate` datadir; missing {', '.join(missing)}.")
     meta = pd.read_json(truth_dir / "meta.json", typ="series")
     start_ms, end_ms = int(meta["start_ms"]), int(meta["end_ms"])
-    fut = pd.read_feather(data_filename(datadir / "futures", pair, "1m", "futures"))
-    mark = pd.read_feather(data_filename(datadir / "futures", pair, "1m", "mark"))
+    fut = pd.read_feather(needed[3])
+    mark = pd.read_feather(needed[4])
     minute_ms = _ms(fut["date"])
     if not np.array_equal(minute_ms, _ms(mark["date"])):
         raise DataError(f"{pair}: the 1m futures and mark candles in {datadir} are not aligned.")

@@ -139,3 +139,16 @@ def test_cli_ceiling_needs_the_simulator_truth(dense, tmp_path, capsys):
                "--liquidations", str(path), "--ceiling", "4"])
     assert rc == 2
     assert "--ceiling" in capsys.readouterr().err
+
+
+def test_cli_ceiling_without_1m_candles_exits_2(dense, tmp_path, capsys):
+    # A datadir copied without the simulator's 1m files: a message naming the file, no traceback.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dense.parent, copy)
+    data_filename(copy / "binance" / "futures", PAIR, "1m", "mark").unlink()
+    rc = main(["validate", "--datadir", str(copy), "--pair", PAIR, "--timeframe", "5m", "--window", "1d",
+               "--ceiling", "2"])
+    assert rc == 2
+    assert "1m-mark.feather" in capsys.readouterr().err
