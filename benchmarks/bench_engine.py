@@ -27,7 +27,7 @@ N_YEAR = 105_120
 
 
 def _market(n: int):
-    from liqrisk.synthetic import random_market
+    from liqrisk.core.synthetic import random_market
 
     return random_market(n, seed=7)
 
@@ -76,7 +76,7 @@ def main() -> int:
 
     logging.disable(logging.WARNING)
     from liqrisk import compute_features
-    from liqrisk.reference import compute_features_reference
+    from liqrisk.core.features import compute_features_reference
 
     proc = subprocess.run([sys.executable, __file__, "--child", "full", "--repeat", str(args.repeat)],
                           capture_output=True, text=True, check=True)
@@ -90,7 +90,7 @@ def main() -> int:
     ref = _timed(lambda: compute_features_reference(m["ohlcv"], **kw), 1)
     ratio = ref[0] / statistics.median(fast)
 
-    from liqrisk.live import LiveFeatures
+    from liqrisk.core.live import LiveFeatures
 
     n_steps = 20 * args.repeat
     live = _market(3_000 + n_steps)

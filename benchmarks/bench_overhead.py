@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.localex.conftest import FREQTRADE, ServerProcess, subprocess_env  # noqa: E402
+from tests.tools.exchange.conftest import FREQTRADE, ServerProcess, subprocess_env  # noqa: E402
 
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
 TIMERANGE = "20241231-20250331"  # 90 days of 5m candles
@@ -45,7 +45,7 @@ def main() -> None:
                             "--pairs", *PAIRS, "--seed", "42", "--no-progress"], check=True, cwd=REPO,
                            env=subprocess_env(), capture_output=True)
         # Compile (or load) the numba kernels once, so no timed run pays a fresh compile.
-        subprocess.run([sys.executable, "-c", "from liqrisk.synthetic import random_market; import liqrisk; "
+        subprocess.run([sys.executable, "-c", "from liqrisk.core.synthetic import random_market; import liqrisk; "
                         "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'])"],
                        check=True, cwd=REPO, env=subprocess_env(), capture_output=True)
         srv = ServerProcess(datadir, log=tmp / "server.log")

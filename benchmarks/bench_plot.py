@@ -41,15 +41,15 @@ def median_time(fn, repeat: int = REPEAT) -> tuple[float, object]:
 def main() -> None:
     from liqrisk import liquidation_heatmap, required_startup_candles
     from liqrisk.core import kernels
-    from liqrisk.datadir import load_market
-    from liqrisk.engine import crossings
-    from liqrisk.frame import prepare
-    from liqrisk.liqmap import liquidation_map
-    from liqrisk.plot.data import heatmap_set, load_events, truth_events_path
-    from liqrisk.plot.files import save_figure
-    from liqrisk.plot.heatmap import heatmap_figure, heatmap_plotly
-    from liqrisk.plot.liqmap import liqmap_figure
-    from liqrisk.sim.writer import simulate_datadir
+    from liqrisk.core.align import prepare
+    from liqrisk.core.engine import crossings
+    from liqrisk.core.grids import liquidation_map
+    from liqrisk.tools.datadir import load_market
+    from liqrisk.tools.plot.data import heatmap_set, load_events, truth_events_path
+    from liqrisk.tools.plot.files import save_figure
+    from liqrisk.tools.plot.heatmap import heatmap_figure, heatmap_plotly
+    from liqrisk.tools.plot.liqmap import liqmap_figure
+    from liqrisk.tools.sim.writer import simulate_datadir
 
     warnings.simplefilter("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="liqrisk_bench_plot_"))

@@ -13,8 +13,8 @@ import statistics
 import tempfile
 import time
 
-from liqrisk.sim.market import PairMarket
-from liqrisk.sim.writer import simulate_datadir
+from liqrisk.tools.sim.pair_market import PairMarket
+from liqrisk.tools.sim.writer import simulate_datadir
 
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
 

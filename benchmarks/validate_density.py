@@ -1,12 +1,12 @@
 """How well the estimate tracks the simulator's exact 5m truth, against market density.
 
 For each density (``liqrisk simulate --cohorts-per-minute``), simulate the pairs, then
-score ``liq_*_est_usd`` against the truth with ``liqrisk.validation`` (5m, one window):
+score ``liq_*_est_usd`` against the truth with ``liqrisk.tools.validate`` (5m, one window):
 Spearman, the any-liquidation AUC, Spearman over liquidation candles, and the best
 map-free baseline, per pair and side, for the default model keys and for
 ``turnover_per_day`` set to the simulator's own turnover (1440 / mean position lifetime,
 in minutes), and for the simulator's keys (that turnover and its leverage mix). Beside
-them, the noise ceiling (``liqrisk.sim.ceiling``): the Spearman of an
+them, the noise ceiling (``liqrisk.tools.sim.ceiling``): the Spearman of an
 oracle that knows every cohort's opening, and of the same oracle with its smallest values
 set to zero at the cut that scores best in hindsight (Spearman on mostly-zero truth
 rewards exact zeros; an optimistic bound). This is the table in the README's
@@ -31,11 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from liqrisk.datadir import load_market
-from liqrisk.sim import specs
-from liqrisk.sim.ceiling import oracle_liquidations
-from liqrisk.sim.writer import simulate_datadir
-from liqrisk.validation import read_actuals, spearman, validate_frames
+from liqrisk.tools.datadir import load_market
+from liqrisk.tools.sim import specs
+from liqrisk.tools.sim.ceiling import oracle_liquidations
+from liqrisk.tools.sim.writer import simulate_datadir
+from liqrisk.tools.validate.actuals import read_actuals
+from liqrisk.tools.validate.metrics import spearman
+from liqrisk.tools.validate.scoring import validate_frames
 
 
 def simulator_turnover_per_day() -> float:

@@ -5,13 +5,13 @@ names with a leading underscore are internal.
 """
 
 from liqrisk.config import LiqConfig
+from liqrisk.core.assemble import feature_columns
+from liqrisk.core.features import compute_features, required_startup_candles, run_engine
+from liqrisk.core.grids import Heatmap, LiquidationMap, liquidation_heatmap, liquidation_map
+from liqrisk.core.liquidation import liquidation_factor, liquidation_price
+from liqrisk.core.live import LiveFeatures
+from liqrisk.core.tiers import MarginTier, TierTable, tier_table
 from liqrisk.errors import ConfigError, DataError, LiqriskError
-from liqrisk.frame import compute_features, feature_columns, required_startup_candles, run_engine
-from liqrisk.heatmap import Heatmap, liquidation_heatmap
-from liqrisk.liqmap import LiquidationMap, liquidation_map
-from liqrisk.liquidation import liquidation_factor, liquidation_price
-from liqrisk.live import LiveFeatures
-from liqrisk.tiers import MarginTier, TierTable, tier_table
 
 __all__ = [
     "ConfigError",

@@ -12,11 +12,11 @@ What it does (thresholds are hyperopt parameters in the ``liqrisk`` space):
   DataProvider) plus ``liq_rsi`` and ``liq_funding_rate`` *before* your
   ``populate_indicators`` runs, so your signals can use them. Rows and the last candle
   are unchanged.
-* ``confirm_trade_entry`` vetoes entries into crowded zones (``liqrisk.rules.entry_veto``).
+* ``confirm_trade_entry`` vetoes entries into crowded zones (``liqrisk.core.rules.entry_veto``).
 * ``custom_stoploss`` keeps the stop out of liquidation-cluster bands
-  (``liqrisk.rules.place_stop``).
+  (``liqrisk.core.rules.place_stop``).
 * ``leverage`` caps leverage so the trade's own liquidation price lies beyond the stop
-  and the nearest same-side cluster (``liqrisk.rules.cap_leverage``).
+  and the nearest same-side cluster (``liqrisk.core.rules.cap_leverage``).
 * In dry-run/live, ``dp.send_msg`` alerts when price nears a large cluster.
 
 Time alignment: in every callback at ``current_time`` the rules use the feature row of
@@ -50,10 +50,10 @@ from freqtrade.enums import CandleType, RunMode
 from freqtrade.strategy import DecimalParameter, IntParameter, stoploss_from_absolute
 
 import liqrisk
-from liqrisk import rules
 from liqrisk._util import timeframe_to_ns
-from liqrisk.live import LiveFeatures
-from liqrisk.rules import RuleParams, Snapshot
+from liqrisk.core import rules
+from liqrisk.core.live import LiveFeatures
+from liqrisk.core.rules import RuleParams, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -607,7 +607,7 @@ def _start_warm_up() -> None:
 
     def run() -> None:
         try:
-            from liqrisk.engine import warm_up
+            from liqrisk.core.engine import warm_up
 
             warm_up()
         except Exception as e:  # noqa: BLE001 - never let the warm-up disturb the bot

@@ -28,7 +28,7 @@ def run_drawing(command: str, what: str, args: argparse.Namespace, draw: Callabl
     """Call ``draw(args.out, ..., progress=...)`` with a progress bar; a LiqriskError
     becomes one line on stderr and exit code 2."""
     from liqrisk.errors import LiqriskError
-    from liqrisk.plot.progress import rich_progress
+    from liqrisk.tools.plot.progress import rich_progress
 
     try:
         with rich_progress(disable=args.no_progress) as progress:

@@ -1,6 +1,6 @@
 """``liqrisk calibrate``: fit the model's free parameters on daily real liquidations.
 
-The fitting lives in ``liqrisk.calibration``; this module reads flags, prints the
+The fitting lives in ``liqrisk.tools.validate.calibration``; this module reads flags, prints the
 in-sample / out-of-sample table and writes the fitted parameters as JSON.
 """
 
@@ -37,7 +37,8 @@ def _fail(message: str) -> int:
 def start(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from liqrisk.calibration import (
+    from liqrisk.errors import LiqriskError
+    from liqrisk.tools.validate.calibration import (
         COINS,
         TEST,
         TRAIN,
@@ -48,7 +49,6 @@ def start(args: argparse.Namespace) -> int:
         objective,
         report,
     )
-    from liqrisk.errors import LiqriskError
 
     data = Path(args.data)
     if not data.is_dir():

@@ -36,9 +36,9 @@ def _fail(message: str) -> int:
 
 def start(args: argparse.Namespace) -> int:
     from liqrisk.errors import LiqriskError
-    from liqrisk.localex.faults import FaultPlan, parse_faults
-    from liqrisk.localex.server import check_loopback, freqtrade_exchange_config, run
-    from liqrisk.localex.source import open_source
+    from liqrisk.tools.exchange.faults import FaultPlan, parse_faults
+    from liqrisk.tools.exchange.server import check_loopback, freqtrade_exchange_config, run
+    from liqrisk.tools.exchange.source import open_source
 
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port} is outside 0..65535")

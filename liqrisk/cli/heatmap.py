@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def start(args: argparse.Namespace) -> int:
-    from liqrisk.plot.heatmap import draw_heatmap
+    from liqrisk.tools.plot.heatmap import draw_heatmap
 
     return run_drawing(
         "heatmap", "heatmap", args, draw_heatmap, windows=args.window, timerange=args.timerange,

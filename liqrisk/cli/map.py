@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def start(args: argparse.Namespace) -> int:
-    from liqrisk.plot.liqmap import draw_liquidation_map
+    from liqrisk.tools.plot.liqmap import draw_liquidation_map
 
     return run_drawing(
         "map", "liquidation map", args, draw_liquidation_map, at=args.at, window=args.window,

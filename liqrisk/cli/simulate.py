@@ -37,8 +37,8 @@ def start(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from liqrisk.errors import LiqriskError
-    from liqrisk.sim.specs import check_cohorts_per_minute, parse_pair
-    from liqrisk.sim.writer import parse_end, simulate_datadir
+    from liqrisk.tools.sim.specs import check_cohorts_per_minute, parse_pair
+    from liqrisk.tools.sim.writer import parse_end, simulate_datadir
 
     try:
         for pair in args.pairs:

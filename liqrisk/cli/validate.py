@@ -1,6 +1,6 @@
 """``liqrisk validate``: score estimated liquidations per candle against actual ones.
 
-The metrics live in ``liqrisk.validation``; this module only reads flags and files,
+The metrics live in ``liqrisk.tools.validate``; this module only reads flags and files,
 prints the table and writes the JSON / PNG.
 """
 
@@ -46,8 +46,8 @@ def _fail(message: str) -> int:
 
 
 def _model_config(args) -> dict:
-    from liqrisk.datadir import read_config
     from liqrisk.errors import ConfigError
+    from liqrisk.tools.datadir import read_config
 
     section = (read_config(args.config).get("liqrisk") or {}) if args.config else {}
     if args.model_config:
@@ -66,10 +66,11 @@ def start(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from liqrisk._util import timeframe_to_ns
-    from liqrisk.datadir import load_market, resolve_datadir
+    from liqrisk.core.features import required_startup_candles
     from liqrisk.errors import ConfigError, LiqriskError
-    from liqrisk.frame import required_startup_candles
-    from liqrisk.validation import pick_window, read_actuals, validate_frames
+    from liqrisk.tools.datadir import load_market, resolve_datadir
+    from liqrisk.tools.validate.actuals import read_actuals
+    from liqrisk.tools.validate.scoring import pick_window, validate_frames
 
     try:
         config = _model_config(args)
@@ -105,7 +106,7 @@ def start(args: argparse.Namespace) -> int:
                                  timeframe=args.timeframe, config=config, window=window, start=start_ts,
                                  span_ms=span_ms)
         if args.ceiling:
-            from liqrisk.sim.ceiling import oracle_liquidations
+            from liqrisk.tools.sim.ceiling import oracle_liquidations
 
             minutes = timeframe_to_ns(args.timeframe) // 60_000_000_000
             oracle = oracle_liquidations(datadir, args.pair, timeframe_minutes=minutes, replicates=args.ceiling)

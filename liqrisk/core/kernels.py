@@ -11,7 +11,7 @@ Conventions, stated once for the module:
 * ``cross[s, l]`` is the first candle u > s whose low <= price (long) or high >= price
   (short), searched only up to the level's horizon; ``n`` means "not crossed in time".
 
-Each fast kernel has a plain counterpart: ``liqrisk.reference`` simulates the same rules
+Each fast kernel has a plain counterpart: ``liqrisk.core.reference`` simulates the same rules
 candle by candle, and the tests compare the two.
 """
 
@@ -338,7 +338,7 @@ def engine_nb(
     (the outputs then are views of the full result over the same slice); ``cross`` and
     ``expiry`` hold global indices and are re-based here. With a hard window cut-off, a
     chunk that starts one longest window before the first candle it reports reproduces
-    the full run's state there (``liqrisk.engine`` relies on it). Chunks write disjoint
+    the full run's state there (``liqrisk.core.engine`` relies on it). Chunks write disjoint
     candles, so they can run in parallel on one result.
     """
     n = level_bucket.shape[0]
@@ -376,7 +376,7 @@ def advance_nb(
     Writes features of those candles into ``out``/``conf``/``ledger``/``seeded`` at
     their local index. ``ev_*`` are the consumption events of those candles
     (``consumption_events_nb``). The batch engine calls it once over all candles;
-    ``liqrisk.live`` calls it for each appended candle.
+    ``liqrisk.core.live`` calls it for each appended candle.
     """
     n, n_levels = level_bucket.shape
     n_win = expiry.shape[0]

@@ -126,7 +126,7 @@ def test_dry_run_steps_features_incrementally():
     """In dry-run the mixin keeps a LiveFeatures per pair: each new candle is stepped, not
     recomputed, and the rows a decision reads equal compute_features on the same frame."""
     from liqrisk import compute_features
-    from liqrisk.synthetic import random_market
+    from liqrisk.core.synthetic import random_market
 
     strat = strategy()
     # A spot-style run (no OI/funding from the fake dp): the same path, with the fallback.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.localex.conftest import FREQTRADE, REPO, ServerProcess, subprocess_env
+from tests.tools.exchange.conftest import FREQTRADE, REPO, ServerProcess, subprocess_env
 
 PAIRS = ["BTC/USDT:USDT", "XRP/USDT:USDT"]
 STRATEGIES = REPO / "strategies"

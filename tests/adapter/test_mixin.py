@@ -18,9 +18,9 @@ from freqtrade.enums import TradingMode
 from freqtrade.persistence import LocalTrade
 from freqtrade.strategy import IStrategy
 
-from liqrisk import rules
 from liqrisk.adapter import LiqRiskMixin
 from liqrisk.adapter.sample import LiqRiskSampleBase
+from liqrisk.core import rules
 
 PAIR = "BTC/USDT:USDT"
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from liqrisk import DataError, compute_features, feature_columns
-from liqrisk.synthetic import random_market
+from liqrisk.core.synthetic import random_market
 
 PAIR = "BTC/USDT:USDT"
 COLS = feature_columns(("12h", "1d", "1w"))

@@ -1,7 +1,7 @@
 import pytest
 
 from liqrisk import ConfigError, LiqConfig, compute_features, required_startup_candles
-from liqrisk.synthetic import random_market
+from liqrisk.core.synthetic import random_market
 
 
 @pytest.mark.parametrize(

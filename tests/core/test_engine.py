@@ -7,10 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liqrisk import compute_features, run_engine
-from liqrisk.engine import run_fast
-from liqrisk.frame import prepare
-from liqrisk.reference import compute_features_reference, run_reference
-from liqrisk.synthetic import random_market
+from liqrisk.core.align import prepare
+from liqrisk.core.engine import run_fast
+from liqrisk.core.features import compute_features_reference
+from liqrisk.core.reference import run_reference
+from liqrisk.core.synthetic import random_market
 
 from ._markets import configs, frames_from_path, markets
 
@@ -49,7 +50,7 @@ def test_fast_equals_reference_on_synthetic_5m(seed, config):
 def test_fast_equals_reference_property(m, cfg, chunks):
     inputs, index, config = prepare(m["ohlcv"], pair=PAIR, config=cfg, timeframe="1h", **_kwargs(m))
     fast, ref = run_fast(inputs, chunks=chunks), run_reference(inputs)
-    from liqrisk.frame import assemble_features
+    from liqrisk.core.assemble import assemble_features
     assert_frames_close(assemble_features(inputs, fast, index, config.windows),
                         assemble_features(inputs, ref, index, config.windows))
     np.testing.assert_allclose(fast.ledger, ref.ledger, rtol=1e-9, atol=1e-6)

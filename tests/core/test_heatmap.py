@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from liqrisk import DataError, compute_features, liquidation_heatmap
-from liqrisk.synthetic import random_market
+from liqrisk.core.synthetic import random_market
 
 
 @pytest.mark.parametrize("window", ["6h", "1d"])

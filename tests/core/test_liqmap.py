@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from liqrisk import DataError, compute_features, liquidation_heatmap
-from liqrisk.liqmap import DEFAULT_SPAN, liquidation_map
-from liqrisk.synthetic import random_market
+from liqrisk.core.grids import DEFAULT_SPAN, liquidation_map
+from liqrisk.core.synthetic import random_market
 
 CFG = {"windows": ["6h", "1d"], "tier_half_life": ["6h", "12h", None, None, "1d"]}
 

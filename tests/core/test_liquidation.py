@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from liqrisk import ConfigError, DataError, liquidation_factor, liquidation_price, tier_table
-from liqrisk.tiers import DEFAULT_TIERS, freqtrade_binance_tiers_path
+from liqrisk.core.tiers import DEFAULT_TIERS, freqtrade_binance_tiers_path
 
 
 def binance_formula(wb, cum, side, q, ep, mmr):

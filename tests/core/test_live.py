@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from liqrisk import compute_features, required_startup_candles
-from liqrisk.live import LiveFeatures
-from liqrisk.synthetic import random_market
+from liqrisk.core.live import LiveFeatures
+from liqrisk.core.synthetic import random_market
 
 PAIR = "BTC/USDT:USDT"
 CFG = {"windows": ["2h", "6h", "1d"], "tier_half_life": ["1d", "12h", "6h", "3h", "2h"], "intra_turnover": 2.0,

@@ -1,4 +1,4 @@
-"""liqrisk.rules with hand-made numbers: veto fires and does not, stops never inside a band,
+"""liqrisk.core.rules with hand-made numbers: veto fires and does not, stops never inside a band,
 leverage cap, and the vectorised veto equals the scalar one."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from liqrisk import rules
-from liqrisk.liquidation import liquidation_price
-from liqrisk.rules import RuleParams, Snapshot
+from liqrisk.core import rules
+from liqrisk.core.liquidation import liquidation_price
+from liqrisk.core.rules import RuleParams, Snapshot
 
 P = RuleParams()  # min_share 0.03, band 0.4%, veto_dist 2%, stop_near 0.3%, buffer 0.3%
 

@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liqrisk import compute_features, liquidation_price
-from liqrisk.frame import prepare, run_engine
-from liqrisk.model import liquidated_share
+from liqrisk.core.align import prepare
+from liqrisk.core.features import run_engine
+from liqrisk.core.model import liquidated_share
 
 PAIR = "BTC/USDT:USDT"
 # BTC's first bracket (MMR 0.4%): a 10x long is liquidated 9.64% below its entry.

@@ -1,7 +1,7 @@
 """End-to-end fixtures: real ``liqrisk exchange`` and ``freqtrade`` processes on 127.0.0.1.
 
 Everything is bounded in time and stopped in ``finally`` clauses; every process runs in the test's
-temporary folder. The processes are started with ``liqrisk.offline`` (the library ``liqrisk
+temporary folder. The processes are started with ``liqrisk.tools.demo.offline`` (the library ``liqrisk
 demo`` uses), so these tests also exercise it.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from liqrisk import offline
+from liqrisk.tools.demo import offline
 
 REPO = Path(__file__).resolve().parents[2]
 STRATEGIES = Path(__file__).parent / "strategies"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from liqrisk import offline
-from liqrisk.sim.writer import simulate_datadir
+from liqrisk.tools.demo import offline
+from liqrisk.tools.sim.writer import simulate_datadir
 
 from .conftest import REPO, processes_with
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from liqrisk import offline
-from liqrisk.sim.writer import simulate_datadir
+from liqrisk.tools.demo import offline
+from liqrisk.tools.sim.writer import simulate_datadir
 
 from .conftest import REPO, Bot, dry_run_config
 

@@ -1,0 +1,230 @@
+"""Input checks and time alignment: freqtrade frames in, ``ModelInputs`` out.
+Time alignment (the no-lookahead contract)
+-------------------------------------------
+Every row of every input is a *candle* stamped with its open time, the way freqtrade
+stores data. A row stamped D with timeframe tf is known at D + tf, its close. This is
+freqtrade's own informative-merge rule (``merge_informative_pair`` shifts a row by its
+timeframe), so a value used here is a value freqtrade would have had live.
+
+* Candle t (open d_t) is known at its close, c_t = d_t + timeframe.
+* OI known at c_t is the latest OI row with D + tf_oi <= c_t; "OI at t's open" is the
+  latest with D + tf_oi <= d_t. Their difference is t's OI change: it depends only on
+  data inside t, so features stay recursion-stable. For Binance, whose OI row D is the
+  snapshot at D, this lags the physical change by one OI candle: the price of being
+  exactly what a live bot can see.
+* Funding: the latest funding row with D + tf_f <= c_t.
+* Mark candles are used for consumption only when their timeframe equals the candles'
+  (a 1h mark high inside a 5m candle would be lookahead); rows are matched by date.
+* A value older than its staleness limit counts as missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from liqrisk._util import timeframe_to_ns, warn_once
+from liqrisk.config import LiqConfig
+from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
+from liqrisk.core.tiers import tier_table
+from liqrisk.errors import DataError
+
+OHLCV_REQUIRED = ("open", "high", "low", "close", "volume")
+
+
+def _dates_ns(values, what: str) -> np.ndarray:
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.DatetimeTZDtype):  # freqtrade's own layout: no parsing, no index objects
+        ns = values.to_numpy(dtype="datetime64[ns]")
+        if np.isnat(ns).any():
+            raise DataError(f"{what}: 'date' has missing values; drop those rows.")
+        return ns.view(np.int64)
+    else:
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{what}: 'date' cannot be parsed as datetimes ({e}).") from e
+    if idx.hasnans:
+        raise DataError(f"{what}: 'date' has missing values; drop those rows.")
+    return idx.as_unit("ns").asi8
+
+
+def _numeric(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    col = frame[column]
+    if col.dtype.kind in "fiu":
+        return np.ascontiguousarray(col.to_numpy(dtype=np.float64))
+    try:
+        return np.ascontiguousarray(pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64))
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{what}: column {column!r} is not numeric ({e}).") from e
+
+
+def _date_values(frame: pd.DataFrame, what: str):
+    if "date" in frame.columns:
+        return frame["date"]
+    if isinstance(frame.index, pd.DatetimeIndex):
+        return frame.index
+    raise DataError(f"{what}: needs a 'date' column (UTC candle open times), got columns {list(frame.columns)}.")
+
+
+def _aux_frame(frame, what: str, pair: str) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """Sorted, de-duplicated auxiliary frame and its dates (ns); None if empty."""
+    if frame is None:
+        return None
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{what} must be a pandas DataFrame or None, got {type(frame).__name__}.")
+    if frame.empty:
+        return None
+    dates = _dates_ns(_date_values(frame, what), what)
+    order = np.argsort(dates, kind="stable")
+    if np.any(np.diff(dates) <= 0):
+        # Keep the last row per date, like freqtrade's own cleaning.
+        warn_once(("unsorted", what, pair), "liqrisk: %s for %s was unsorted or had duplicate dates; sorted, kept the last row per date.", what, pair)
+        frame = frame.iloc[order]
+        dates = dates[order]
+        keep = np.append(dates[1:] != dates[:-1], True)
+        frame, dates = frame[keep], dates[keep]
+    return frame, dates
+
+
+def _infer_timeframe_ns(dates: np.ndarray, default: int) -> int:
+    if len(dates) < 2:
+        return default
+    return int(np.median(np.diff(dates)))
+
+
+def _asof(avail_ns: np.ndarray, values: np.ndarray, query_ns: np.ndarray, max_age_ns: int) -> np.ndarray:
+    """Latest finite value available at each query time and not older than max_age."""
+    ok = np.isfinite(values)
+    avail_ns, values = avail_ns[ok], values[ok]
+    idx = np.searchsorted(avail_ns, query_ns, side="right") - 1
+    safe = np.maximum(idx, 0)
+    fresh = (idx >= 0) & (query_ns - avail_ns[safe] <= max_age_ns) if len(values) else np.zeros(len(query_ns), bool)
+    return np.where(fresh, values[safe] if len(values) else np.nan, np.nan)
+
+
+def prepare(
+    ohlcv, *, open_interest=None, funding_rate=None, mark=None, pair="BTC/USDT:USDT", timeframe="5m",
+    config=None, tiers=None,
+) -> tuple[ModelInputs, pd.Index, LiqConfig]:
+    """Check inputs, align every series to candle closes and apply the model rules."""
+    cfg = LiqConfig.from_mapping(config)
+    dates, cols = candle_arrays(ohlcv)
+    candles, have_oi, have_funding = align(
+        dates, cols, cfg=cfg, timeframe=timeframe, pair=pair,
+        open_interest=open_interest, funding_rate=funding_rate, mark=mark,
+    )
+    inputs = build_inputs(candles, cfg, tier_table(pair, tiers_path=cfg.tiers_path, tiers=tiers))
+    n = len(dates)
+    if n:
+        if inputs.oi_fallback.all():
+            why = "no open_interest given" if not have_oi else "open_interest has no usable values"
+            warn_once(("no_oi", pair), "liqrisk: %s for %s; seeding from volume (liq_oi_fallback=1).", why, pair)
+        elif inputs.oi_fallback.any():
+            warn_once(("oi_gaps", pair), "liqrisk: open_interest for %s has gaps; %d of %d candles use the "
+                      "volume proxy (liq_oi_fallback=1).", pair, int(inputs.oi_fallback.sum()), n)
+        if not have_funding or inputs.funding_fallback.all():
+            warn_once(("no_funding", pair), "liqrisk: no usable funding_rate for %s; the funding tilt is off "
+                      "(liq_funding_fallback=1).", pair)
+    return inputs, ohlcv.index, cfg
+
+
+def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Checked OHLCV: dates (int64 ns, strictly increasing) and float64 columns, plus
+    ``taker_buy_volume`` when present."""
+    if not isinstance(ohlcv, pd.DataFrame):
+        raise DataError(f"ohlcv must be a pandas DataFrame, got {type(ohlcv).__name__}.")
+    missing = [c for c in OHLCV_REQUIRED if c not in ohlcv.columns]
+    if missing:
+        raise DataError(f"ohlcv is missing column(s) {missing}; freqtrade candles have date, open, high, low, close, volume.")
+    dates = _dates_ns(_date_values(ohlcv, "ohlcv"), "ohlcv") if len(ohlcv) else np.zeros(0, np.int64)
+    if len(dates) > 1:
+        step = np.diff(dates)
+        if np.any(step == 0):
+            i = int(np.argmax(step == 0)) + 1
+            raise DataError(f"ohlcv has duplicate dates (first at row {i}: {pd.Timestamp(dates[i], tz='UTC')}); "
+                            "drop them, e.g. df.drop_duplicates('date', keep='last').")
+        if np.any(step < 0):
+            i = int(np.argmax(step < 0)) + 1
+            raise DataError(f"ohlcv dates are not sorted (row {i}: {pd.Timestamp(dates[i], tz='UTC')}); "
+                            "sort with df.sort_values('date').")
+    cols = {c: _numeric(ohlcv, c, "ohlcv") for c in OHLCV_REQUIRED}
+    if "taker_buy_volume" in ohlcv.columns:
+        cols["taker_buy_volume"] = _numeric(ohlcv, "taker_buy_volume", "ohlcv")
+    return dates, cols
+
+
+def align(
+    dates: np.ndarray, cols: dict[str, np.ndarray], *, cfg: LiqConfig, timeframe: str, pair: str,
+    open_interest=None, funding_rate=None, mark=None,
+) -> tuple[AlignedCandles, bool, bool]:
+    """Align OI, funding and mark frames to checked candle arrays (see the module docstring).
+
+    :returns: (aligned candles, whether OI rows were given, whether funding rows were given).
+    """
+    tf_ns = timeframe_to_ns(timeframe)
+    n = len(dates)
+    close_ns = dates + tf_ns
+    volume = cols["volume"]
+
+    taker = np.full(n, np.nan)
+    if "taker_buy_volume" in cols:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            taker = np.where(volume > 0, cols["taker_buy_volume"] / volume, np.nan)
+
+    oi_open = np.full(n, np.nan)
+    oi_close = np.full(n, np.nan)
+    oi = _aux_frame(open_interest, "open_interest", pair)
+    if oi is not None:
+        frame, oi_dates = oi
+        tf_oi = _infer_timeframe_ns(oi_dates, tf_ns)
+        max_age = timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness") if cfg.oi_max_staleness else 3 * tf_oi
+        avail = oi_dates + tf_oi
+        for column, to_usd in (("open_interest_value", None), ("open_interest_amount", cols["close"])):
+            if column not in frame.columns:
+                continue
+            values = _numeric(frame, column, "open_interest")
+            at_open = _asof(avail, values, dates, max_age)
+            at_close = _asof(avail, values, close_ns, max_age)
+            if to_usd is not None:
+                at_open, at_close = at_open * to_usd, at_close * to_usd
+            fill = ~(np.isfinite(oi_open) & np.isfinite(oi_close)) & np.isfinite(at_open) & np.isfinite(at_close)
+            oi_open = np.where(fill, at_open, oi_open)
+            oi_close = np.where(fill, at_close, oi_close)
+        if not {"open_interest_value", "open_interest_amount"} & set(frame.columns):
+            raise DataError("open_interest needs 'open_interest_value' (quote) or 'open_interest_amount' (base); "
+                            f"got columns {list(frame.columns)}.")
+
+    funding = np.full(n, np.nan)
+    fr = _aux_frame(funding_rate, "funding_rate", pair)
+    if fr is not None:
+        frame, f_dates = fr
+        column = "funding_rate" if "funding_rate" in frame.columns else "open" if "open" in frame.columns else None
+        if column is None:
+            raise DataError(f"funding_rate needs a 'funding_rate' column, got columns {list(frame.columns)}.")
+        tf_f = _infer_timeframe_ns(f_dates, 3600 * 10**9)
+        funding = _asof(f_dates + tf_f, _numeric(frame, column, "funding_rate"), close_ns,
+                        timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness"))
+
+    mark_low = np.full(n, np.nan)
+    mark_high = np.full(n, np.nan)
+    mk = _aux_frame(mark, "mark", pair) if cfg.use_mark else None
+    if mk is not None:
+        frame, m_dates = mk
+        if _infer_timeframe_ns(m_dates, tf_ns) != tf_ns:
+            warn_once(("mark_tf", pair), "liqrisk: mark candles for %s are not at the %s timeframe; using "
+                      "last-price wicks to consume levels.", pair, timeframe)
+        else:
+            pos = np.searchsorted(m_dates, dates)
+            hit = (pos < len(m_dates)) & (m_dates[np.minimum(pos, len(m_dates) - 1)] == dates)
+            safe = np.minimum(pos, len(m_dates) - 1)
+            if "low" in frame.columns and "high" in frame.columns:
+                mark_low = np.where(hit, _numeric(frame, "low", "mark")[safe], np.nan)
+                mark_high = np.where(hit, _numeric(frame, "high", "mark")[safe], np.nan)
+
+    candles = AlignedCandles(
+        dates_ns=dates, open=cols["open"], high=cols["high"], low=cols["low"], close=cols["close"],
+        volume=volume, oi_open_usd=oi_open, oi_close_usd=oi_close, funding=funding,
+        consume_low=mark_low, consume_high=mark_high, taker_buy_share=taker, timeframe_ns=tf_ns,
+    )
+    return candles, oi is not None, fr is not None
