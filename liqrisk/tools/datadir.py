@@ -40,7 +40,7 @@ def read_config(path: str | Path) -> dict:
     """A freqtrade config file as a dict (freqtrade's loader accepts comments)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--config {path}: no such file.")
+        raise ConfigError(f"config file {path}: no such file.")
     try:
         from freqtrade.configuration.load_config import load_config_file
 
@@ -48,7 +48,7 @@ def read_config(path: str | Path) -> dict:
     except ImportError:  # pragma: no cover - freqtrade is a dependency
         return json.loads(path.read_text())
     except Exception as e:  # freqtrade raises OperationalException for bad JSON
-        raise ConfigError(f"--config {path}: {e}") from e
+        raise ConfigError(f"config file {path}: {e}") from e
 
 
 def resolve_datadir(config: str | Path | None = None, datadir: str | Path | None = None) -> Path:
@@ -83,7 +83,7 @@ def load_market(
     try:
         tr = TimeRange.parse_timerange(timerange) if timerange else None
     except Exception as e:
-        raise ConfigError(f"--timerange {timerange!r}: {e}") from e
+        raise ConfigError(f"timerange {timerange!r}: {e}") from e
 
     def load(candle_type, tf, startup=startup_candles):
         with warnings.catch_warnings():

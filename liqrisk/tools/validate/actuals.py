@@ -46,21 +46,21 @@ def read_actuals(path: str | Path, *, pair: str | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--liquidations {path}: no such file.")
+        raise ConfigError(f"liquidations file {path}: no such file.")
     readers = {".csv": pd.read_csv, ".feather": pd.read_feather, ".parquet": pd.read_parquet,
                ".json": pd.read_json}
     reader = readers.get(path.suffix.lower())
     if reader is None:
-        raise ConfigError(f"--liquidations {path}: unknown format {path.suffix!r}; use .csv, .feather, .parquet "
+        raise ConfigError(f"liquidations file {path}: unknown format {path.suffix!r}; use .csv, .feather, .parquet "
                           "or .json.")
     try:
         frame = reader(path)
     except Exception as e:  # pandas raises many kinds for unreadable files
-        raise DataError(f"--liquidations {path}: cannot read it ({e}).") from e
+        raise DataError(f"liquidations file {path}: cannot read it ({e}).") from e
     if pair is not None and "pair" in frame.columns:
         pairs = frame["pair"].astype(str)
         if not (pairs == pair).any():
-            raise DataError(f"--liquidations {path}: no rows for {pair}; the file has pairs "
+            raise DataError(f"liquidations file {path}: no rows for {pair}; the file has pairs "
                             f"{sorted(pairs.unique())[:10]}.")
         frame = frame[pairs == pair]
     return frame.reset_index(drop=True)
@@ -146,8 +146,8 @@ def actuals_per_candle(
         if len(uniq) != len(when):
             raise DataError(f"{what}: per-candle totals have duplicate dates; sum them per date first.")
         if step > tf or tf % step:
-            raise DataError(f"{what}: rows are {pd.Timedelta(step)} apart but --timeframe is {timeframe}: the file's "
-                            "rows cannot be split into candles; use a --timeframe that is a multiple of the rows' "
+            raise DataError(f"{what}: rows are {pd.Timedelta(step)} apart but the timeframe is {timeframe}: the file's "
+                            "rows cannot be split into candles; use a timeframe that is a multiple of the rows' "
                             "spacing, or give per-event records.")
         if np.any(when % step):
             raise DataError(f"{what}: row dates are not aligned to their {pd.Timedelta(step)} spacing (first: "

@@ -85,7 +85,7 @@ class DailyMarket:
 def _read(root: Path, key: str) -> pd.DataFrame:
     path = root / DAILY_FILES[key]
     if not path.is_file():
-        raise DataError(f"--data {root}: missing {DAILY_FILES[key]}; expected the daily files "
+        raise DataError(f"data folder {root}: missing {DAILY_FILES[key]}; expected the daily files "
                         f"{sorted(DAILY_FILES.values())}.")
     frame = pd.read_csv(path)
     frame["date"] = pd.to_datetime(frame["ts_utc"], utc=True)
@@ -107,7 +107,7 @@ def load_daily_markets(root: str | Path, coins: Iterable[str] = COINS) -> dict[s
         o = o[(o[["open", "high", "low", "close"]] > 0).all(axis=1) & (o["volume_usd"] > 0)]
         i = oi[(oi["symbol"] == coin) & (pd.to_numeric(oi["oi_total_close"], errors="coerce") > 0)]
         if o.empty or i.empty:
-            raise DataError(f"--data {root}: no OHLCV or OI rows for {coin}.")
+            raise DataError(f"data folder {root}: no OHLCV or OI rows for {coin}.")
         first = max(o["date"].min(), i["date"].min())
         o = o[o["date"] >= first]
         f = fund[(fund["symbol"] == coin) & fund["funding_close"].notna() & (fund["date"] >= first)]

@@ -78,7 +78,7 @@ def evaluate(
     if n < MIN_CANDLES:
         raise DataError(f"only {n} candle(s) have both an estimate and an actual value after the warm-up; need at "
                         f"least {MIN_CANDLES}. Check that the liquidations file covers the data's dates (and the "
-                        "--timerange), beyond the model's warm-up of one window.")
+                        "timerange), beyond the model's warm-up of one window.")
     dates = pd.DatetimeIndex(pd.to_datetime(dates, utc=True))[keep]
     frame = pd.DataFrame({"date": dates, "est_long_usd": est[keep, 0], "est_short_usd": est[keep, 1],
                           "act_long_usd": act[keep, 0], "act_short_usd": act[keep, 1]})
@@ -105,8 +105,8 @@ def pick_window(config, timeframe: str, window: str | None = None) -> str:
     cfg = LiqConfig.from_mapping(config)
     if window is None:
         window = max(cfg.windows, key=lambda w: timeframe_to_ns(w, key="windows"))
-    if timeframe_to_ns(window, key="--window") <= timeframe_to_ns(timeframe):
-        raise ConfigError(f"--window {window} is not longer than the {timeframe} candles: levels would expire "
+    if timeframe_to_ns(window, key="window") <= timeframe_to_ns(timeframe):
+        raise ConfigError(f"window {window} is not longer than the {timeframe} candles: levels would expire "
                           f"before a later candle can cross them; use a window of several candles (e.g. "
                           f"{'1w' if timeframe_to_ns(timeframe) >= 86_400 * 10**9 else '1d'}).")
     return window

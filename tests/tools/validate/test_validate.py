@@ -68,7 +68,7 @@ def test_finer_totals_sum_and_partial_candles_are_missing():
 
 @pytest.mark.parametrize("frame, match", [
     (pd.DataFrame({"date": pd.date_range("2025-01-01", periods=3, freq="1D", tz="UTC"), "long_usd": 1.0,
-                   "short_usd": 1.0}), "apart but --timeframe is 1h"),
+                   "short_usd": 1.0}), "apart but the timeframe is 1h"),
     (pd.DataFrame({"date": ["2025-01-01"], "longs": [1.0]}), "needs either per-candle columns"),
     (pd.DataFrame({"date": ["2030-01-01", "2030-01-02"], "side": ["long", "short"], "usd": [1.0, 1.0]}),
      "outside the data"),
@@ -163,7 +163,7 @@ def test_cli_on_hand_made_hourly_file(simdir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, timeframe, match", [
-    ("date,long_usd,short_usd\n2025-03-28,1,2\n2025-03-29,3,4\n2025-03-30,5,6\n", "1h", "apart but --timeframe"),
+    ("date,long_usd,short_usd\n2025-03-28,1,2\n2025-03-29,3,4\n2025-03-30,5,6\n", "1h", "apart but the timeframe"),
     ("date,usd\n2025-03-28 01:00,1\n", "1h", "needs either per-candle columns"),
     ("date,long_usd,short_usd\n2031-01-01 00:00,1,2\n2031-01-01 01:00,1,2\n", "1h", "outside the data"),
     ("date,side,usd\n2025-03-28 01:00,long,-3\n", "1h", "negative USD"),
