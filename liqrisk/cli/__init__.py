@@ -24,6 +24,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
 ]
 
 EXIT_USAGE = 2
+#: Optional libraries of the tools, and the extra that installs each.
+OPTIONAL_EXTRAS = {"matplotlib": "plot", "plotly": "plot"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_start", None):
         parser.print_help()
         return EXIT_USAGE
-    return int(args._start(args) or 0)
+    try:
+        return int(args._start(args) or 0)
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in OPTIONAL_EXTRAS:
+            raise
+        print(f"liqrisk {args.command}: needs {top}, an optional dependency; install it with "
+              f"pip install 'liqrisk[{OPTIONAL_EXTRAS[top]}]'.", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
