@@ -1,6 +1,6 @@
 """``liqrisk demo``: the main job. Simulate a market, serve it locally, backtest with unmodified freqtrade.
 
-Steps (``liqrisk.tools.demo.offline.run_demo``): simulate 90 days of BTC/ETH/SOL/XRP USDT perpetuals into
+Steps (``liqrisk.tools.demo.runner.run_demo``): simulate 90 days of BTC/ETH/SOL/XRP USDT perpetuals into
 ``user_data/data`` unless they are there; start ``liqrisk exchange`` on 127.0.0.1; run
 ``freqtrade backtesting`` on the sample strategy and its baseline; draw a heatmap; stop the
 exchange; print the results. ``--features-only`` is the older quick demo: features on
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from liqrisk.tools.demo.offline import Reporter
+from liqrisk.tools.demo.runner import Reporter
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -23,7 +23,8 @@ EXIT_INTERRUPTED = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from liqrisk.tools.demo.offline import DEFAULT_PAIRS, DEFAULT_SEED, DEFAULT_STRATEGIES
+    from liqrisk.tools.demo.data import DEFAULT_PAIRS, DEFAULT_SEED
+    from liqrisk.tools.demo.freqtrade_run import DEFAULT_STRATEGIES
 
     parser.add_argument("--datadir", type=Path, default=Path("user_data/data"),
                         help="freqtrade data folder; simulated into when needed (default: %(default)s)")
@@ -66,7 +67,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def start(args: argparse.Namespace) -> int:
-    from liqrisk.tools.demo.offline import DEFAULT_DAYS
+    from liqrisk.tools.demo.data import DEFAULT_DAYS
 
     if args.days is None:
         args.days = 30 if args.features_only else DEFAULT_DAYS
@@ -80,7 +81,8 @@ def start(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from liqrisk.errors import LiqriskError
-    from liqrisk.tools.demo.offline import DemoOptions, run_demo, sigterm_as_interrupt
+    from liqrisk.tools.demo.processes import sigterm_as_interrupt
+    from liqrisk.tools.demo.runner import DemoOptions, run_demo
 
     console = Console(stderr=True, soft_wrap=True)
     opts = DemoOptions(
@@ -151,7 +153,7 @@ def _print_summary(result, total_s: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from liqrisk.tools.demo.offline import rel
+    from liqrisk.tools.demo.runner import rel
 
     out = Console(soft_wrap=True)
     bt = result.backtest

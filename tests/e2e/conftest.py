@@ -1,7 +1,7 @@
 """End-to-end fixtures: real ``liqrisk exchange`` and ``freqtrade`` processes on 127.0.0.1.
 
 Everything is bounded in time and stopped in ``finally`` clauses; every process runs in the test's
-temporary folder. The processes are started with ``liqrisk.tools.demo.offline`` (the library ``liqrisk
+temporary folder. The processes are started with ``liqrisk.tools.demo`` (the library ``liqrisk
 demo`` uses), so these tests also exercise it.
 """
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from liqrisk.tools.demo import offline
+from liqrisk.tools.demo.freqtrade_run import load_config, point_config, write_config
+from liqrisk.tools.demo.processes import freqtrade_command, log_tail, parent_death_preexec, subprocess_env
 
 REPO = Path(__file__).resolve().parents[2]
 STRATEGIES = Path(__file__).parent / "strategies"
@@ -43,7 +44,7 @@ def dry_run_config(url: str, pairs: list[str], tmp: Path, api_port: int, **overr
     Market orders at the other side of the book, so entries fill at once; a stake above
     Binance's minimum notional with the 20 % stop reserve (BTC needs about 131 USDT).
     """
-    cfg = offline.point_config(offline.load_config(REPO / "user_data" / "config.offline.json"), url, pairs=pairs)
+    cfg = point_config(load_config(REPO / "user_data" / "config.offline.json"), url, pairs=pairs)
     (tmp / "user_data").mkdir(exist_ok=True)
     cfg.update(
         user_data_dir=str(tmp / "user_data"),
@@ -63,7 +64,7 @@ def dry_run_config(url: str, pairs: list[str], tmp: Path, api_port: int, **overr
     cfg["entry_pricing"]["price_side"] = "other"
     cfg["exit_pricing"]["price_side"] = "other"
     cfg.update(overrides)
-    return offline.write_config(cfg, tmp, "dry_run_config.json")
+    return write_config(cfg, tmp, "dry_run_config.json")
 
 
 class Bot:
@@ -73,12 +74,12 @@ class Bot:
         self.api = f"http://127.0.0.1:{api_port}/api/v1"
         self.log = tmp / "freqtrade.log"  # the bot's stdout and stderr: its whole log
         self.db = tmp / "trades.sqlite"
-        cmd = [*offline.freqtrade_command(), "trade", "--config", str(config), "--strategy", strategy,
+        cmd = [*freqtrade_command(), "trade", "--config", str(config), "--strategy", strategy,
                "--strategy-path", str(strategy_path), "--db-url", f"sqlite:///{self.db}"]
         self._out_fh = self.log.open("w")
-        self.proc = subprocess.Popen(cmd, cwd=tmp, env=offline.subprocess_env(), stdout=self._out_fh,
+        self.proc = subprocess.Popen(cmd, cwd=tmp, env=subprocess_env(), stdout=self._out_fh,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=offline.parent_death_preexec())
+                                     preexec_fn=parent_death_preexec())
         self._auth = "Basic " + base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
 
     def get(self, path: str, timeout: float = 5.0):
@@ -103,7 +104,7 @@ class Bot:
         raise RuntimeError(f"freqtrade's API did not answer within {timeout:.0f} s:\n{self.tail()}")
 
     def tail(self, lines: int = 40) -> str:
-        return offline.log_tail(self.log, lines)
+        return log_tail(self.log, lines)
 
     def stop(self) -> int | None:
         if self.proc.poll() is None:

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from liqrisk.tools.demo import offline
+from liqrisk.tools.demo.data import ensure_data
+from liqrisk.tools.demo.freqtrade_run import (
+    DEFAULT_STRATEGIES,
+    find_strategies,
+    latest_backtest,
+    read_backtest,
+)
+from liqrisk.tools.demo.processes import subprocess_env
 from liqrisk.tools.sim.writer import simulate_datadir
 
 from .conftest import REPO, processes_with
@@ -28,8 +35,8 @@ DAYS = 10
 
 
 def strategy_args() -> list[str]:
-    found = offline.find_strategies(REPO / "strategies")
-    if all(s in found for s in offline.DEFAULT_STRATEGIES):
+    found = find_strategies(REPO / "strategies")
+    if all(s in found for s in DEFAULT_STRATEGIES):
         return []  # the defaults: LiqRiskSample + LiqRiskSampleBaseline from strategies/
     return ["--strategy-path", str(REPO / "tests" / "localex" / "strategies"), "--strategy-list", "LocalexSmaCross"]
 
@@ -40,7 +47,7 @@ def demo_cmd(tmp: Path, *extra: str) -> list[str]:
 
 
 def run_demo(tmp: Path, *extra: str, timeout: float = 420) -> subprocess.CompletedProcess:
-    return subprocess.run(demo_cmd(tmp, *extra), cwd=REPO, env=offline.subprocess_env(), capture_output=True,
+    return subprocess.run(demo_cmd(tmp, *extra), cwd=REPO, env=subprocess_env(), capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -48,7 +55,7 @@ def run_demo(tmp: Path, *extra: str, timeout: float = 420) -> subprocess.Complet
 def demo_data(tmp_path_factory) -> Path:
     """A simulated datadir shared by the tests (the first demo run would write the same)."""
     tmp = tmp_path_factory.mktemp("demo")
-    offline.ensure_data(tmp / "data", PAIRS, days=DAYS)
+    ensure_data(tmp / "data", PAIRS, days=DAYS)
     return tmp
 
 
@@ -59,7 +66,7 @@ def test_demo_runs_freqtrade_and_reports(tmp_path, demo_data):
     assert res.returncode == 0, out[-4000:]
     assert "already holds the simulation" in out, out[-4000:]  # the shared data matched: no second simulation
     results = tmp_path / "user_data" / "backtest_results"
-    bt = offline.read_backtest(offline.latest_backtest(results))
+    bt = read_backtest(latest_backtest(results))
     assert bt.strategies, out[-4000:]
     for s in bt.strategies:
         assert s.trades > 0, (s, out[-4000:])
@@ -87,7 +94,7 @@ def test_demo_takes_a_free_port_and_stops_the_exchange_when_freqtrade_fails(tmp_
 
 def test_demo_stops_everything_on_sigterm(tmp_path, demo_data):
     (tmp_path / "data").symlink_to(demo_data / "data")
-    proc = subprocess.Popen(demo_cmd(tmp_path, "--no-heatmap"), cwd=REPO, env=offline.subprocess_env(),
+    proc = subprocess.Popen(demo_cmd(tmp_path, "--no-heatmap"), cwd=REPO, env=subprocess_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
     ft_log = tmp_path / "user_data" / "logs" / "liqrisk-demo-backtesting.log"
     try:
@@ -110,17 +117,17 @@ def test_demo_stops_everything_on_sigterm(tmp_path, demo_data):
 
 
 def test_ensure_data_reuses_matching_data_only(tmp_path):
-    first = offline.ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
+    first = ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
     assert first.action == "simulated"
-    again = offline.ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
+    again = ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
     assert again.action == "reused" and (again.start, again.end) == (first.start, first.end)
-    other = offline.ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=6)
+    other = ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=6)
     assert other.action == "simulated" and "seed" in other.reason
 
 
 def test_ensure_data_does_not_reuse_a_denser_market(tmp_path):
     simulate_datadir(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5, cohorts_per_minute=10.0)
-    run = offline.ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
+    run = ensure_data(tmp_path, ["XRP/USDT:USDT"], days=1, seed=5)
     assert run.action == "simulated" and "cohorts_per_minute=10.0" in run.reason
     meta = json.loads((tmp_path / "binance" / "liqrisk_truth" / "meta.json").read_text())
     assert meta["cohorts_per_minute"] == 3.0

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from liqrisk.tools.demo import offline
+from liqrisk.tools.demo.freqtrade_run import find_strategies
+from liqrisk.tools.demo.processes import ExchangeProcess, free_port
 from liqrisk.tools.sim.writer import simulate_datadir
 
 from .conftest import REPO, Bot, dry_run_config
@@ -41,7 +42,7 @@ def _mixin_available() -> bool:
         import liqrisk.adapter  # noqa: F401
     except ImportError:
         return False
-    return "LiqRiskSample" in offline.find_strategies(REPO / "strategies")
+    return "LiqRiskSample" in find_strategies(REPO / "strategies")
 
 
 @dataclass
@@ -79,8 +80,8 @@ def dry_run(tmp_path_factory) -> DryRun:
     datadir = tmp / "data"
     simulate_datadir(datadir, PAIRS, days=2, seed=42)
     strategies = [BARE, MIXIN] if _mixin_available() else [BARE]
-    exchange = offline.ExchangeProcess(datadir, port=0, log=tmp / "exchange.log",
-                                       extra=["--live", "--seed", "42", "--faults", FAULTS, "--fault-seed", "3"])
+    exchange = ExchangeProcess(datadir, port=0, log=tmp / "exchange.log",
+                               extra=["--live", "--seed", "42", "--faults", FAULTS, "--fault-seed", "3"])
     bots: dict[str, Bot] = {}
     runs = {s: BotRun(s) for s in strategies}
     try:
@@ -88,7 +89,7 @@ def dry_run(tmp_path_factory) -> DryRun:
         for strategy in strategies:
             folder = tmp / strategy
             folder.mkdir()
-            api_port = offline.free_port()
+            api_port = free_port()
             bots[strategy] = Bot(dry_run_config(exchange.url, PAIRS, folder, api_port), strategy, folder, api_port)
         for bot in bots.values():
             bot.wait_api()
