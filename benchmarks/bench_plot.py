@@ -47,7 +47,8 @@ def main() -> None:
     from liqrisk.tools.datadir import load_market
     from liqrisk.tools.plot.data import heatmap_set, load_events, truth_events_path
     from liqrisk.tools.plot.files import save_figure
-    from liqrisk.tools.plot.heatmap import heatmap_figure, heatmap_plotly
+    from liqrisk.tools.plot.heatmap_html import heatmap_plotly
+    from liqrisk.tools.plot.heatmap_static import heatmap_figure
     from liqrisk.tools.plot.liqmap import liqmap_figure
     from liqrisk.tools.sim.writer import simulate_datadir
 

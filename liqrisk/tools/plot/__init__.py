@@ -11,7 +11,9 @@ to read a datadir) only here, never from the core.
 
 from liqrisk.tools.plot.colors import liq_cmap
 from liqrisk.tools.plot.data import HeatmapSet, confluence, heatmap_set, load_events
-from liqrisk.tools.plot.heatmap import draw_heatmap, heatmap_figure, heatmap_plotly
+from liqrisk.tools.plot.heatmap import draw_heatmap
+from liqrisk.tools.plot.heatmap_html import heatmap_plotly
+from liqrisk.tools.plot.heatmap_static import heatmap_figure
 from liqrisk.tools.plot.liqmap import draw_liquidation_map, liqmap_figure, liqmap_plotly
 
 __all__ = [

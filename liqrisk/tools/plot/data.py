@@ -1,7 +1,9 @@
 """Data behind the pictures: heatmaps for several windows on one grid, confluence,
-liquidation events, candles resampled for drawing, and output-path checks.
+liquidation events, candles resampled for drawing, output-path checks, and the model
+config and quote currency every picture uses.
 
-No drawing here; ``liqrisk.tools.plot.heatmap`` and ``liqrisk.tools.plot.liqmap`` draw.
+No drawing here; ``liqrisk.tools.plot.heatmap_static`` / ``heatmap_html`` and
+``liqrisk.tools.plot.liqmap`` draw.
 """
 
 from __future__ import annotations
@@ -60,17 +62,17 @@ def check_output(path: str | Path, formats: tuple[str, ...] = FORMATS) -> Path:
     path = Path(path)
     if path.suffix.lower() not in formats:
         raise ConfigError(
-            f"--out {path}: unknown picture format {path.suffix!r}; use one of {', '.join(formats)}."
+            f"output file {path}: unknown picture format {path.suffix!r}; use one of {', '.join(formats)}."
         )
     if path.is_dir():
-        raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'heatmap.png'}.")
+        raise ConfigError(f"output file {path} is a folder; give a file name such as {path / 'heatmap.png'}.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"--out {path}: cannot create folder {path.parent}: {e.strerror or e}.") from e
+        raise ConfigError(f"output file {path}: cannot create folder {path.parent}: {e.strerror or e}.") from e
     target = path if path.exists() else path.parent
     if not os.access(target, os.W_OK):
-        raise ConfigError(f"--out {path}: no permission to write to {target}; choose another path.")
+        raise ConfigError(f"output file {path}: no permission to write to {target}; choose another path.")
     return path
 
 
@@ -97,15 +99,15 @@ def heatmap_set(
     :raises DataError: a window longer than all the data loaded, or no candles in range.
     """
     if not windows:
-        raise ConfigError("give at least one --window, e.g. --window 1d.")
+        raise ConfigError("give at least one window, e.g. windows=['1d'].")
     ohlcv = market.ohlcv
     dates = pd.DatetimeIndex(pd.to_datetime(ohlcv["date"], utc=True))
     tf_ns = timeframe_to_ns(market.timeframe)
     span_ns = int(dates[-1].value - dates[0].value) + tf_ns
-    longest = max(timeframe_to_ns(w, key="--window") for w in windows)
+    longest = max(timeframe_to_ns(w, key="window") for w in windows)
     if longest > span_ns:
         raise DataError(
-            f"--window {max(windows, key=timeframe_to_ns)} is longer than the data "
+            f"window {max(windows, key=timeframe_to_ns)} is longer than the data "
             f"({pd.Timedelta(span_ns, 'ns')} of {market.timeframe} candles from {dates[0]:%Y-%m-%d %H:%M} to "
             f"{dates[-1]:%Y-%m-%d %H:%M}); use a shorter window or download more history."
         )
@@ -120,7 +122,7 @@ def heatmap_set(
             f"no {market.timeframe} candles from {start:%Y-%m-%d %H:%M}"
             + (f" to {pd.Timestamp(end):%Y-%m-%d %H:%M}" if end is not None else "")
             + f"; the data covers {dates[0]:%Y-%m-%d %H:%M} to {dates[-1]:%Y-%m-%d %H:%M} UTC. "
-            "Choose a --timerange inside it."
+            "Choose a timerange inside it."
         )
     incomplete = (start.value - dates[0].value) + tf_ns < longest
     if incomplete:
@@ -204,7 +206,7 @@ def load_events(path: str | Path, *, pair: str | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--events {path}: no such file.")
+        raise ConfigError(f"events file {path}: no such file.")
     readers = {
         ".parquet": pd.read_parquet,
         ".feather": pd.read_feather,
@@ -213,15 +215,15 @@ def load_events(path: str | Path, *, pair: str | None = None) -> pd.DataFrame:
     }
     reader = readers.get(path.suffix.lower())
     if reader is None:
-        raise ConfigError(f"--events {path}: unknown format; use .parquet, .feather, .csv or .json.")
+        raise ConfigError(f"events file {path}: unknown format; use .parquet, .feather, .csv or .json.")
     try:
         frame = reader(path)
     except Exception as e:  # pandas raises many kinds for unreadable files
-        raise DataError(f"--events {path}: cannot read it ({e}).") from e
+        raise DataError(f"events file {path}: cannot read it ({e}).") from e
     missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(
-            f"--events {path}: missing column(s) {missing}; need date, side ('long'/'short'), "
+            f"events file {path}: missing column(s) {missing}; need date, side ('long'/'short'), "
             f"price and usd; got {list(frame.columns)}."
         )
     if pair is not None and "pair" in frame.columns:
@@ -236,7 +238,7 @@ def load_events(path: str | Path, *, pair: str | None = None) -> pd.DataFrame:
     bad = ~side.isin(["long", "short"])
     if bad.any():
         raise DataError(
-            f"--events {path}: side must be 'long' or 'short'; found {sorted(set(side[bad]))[:5]}."
+            f"events file {path}: side must be 'long' or 'short'; found {sorted(set(side[bad]))[:5]}."
         )
     out = pd.DataFrame(
         {
@@ -295,3 +297,18 @@ def block_ends(n: int, max_blocks: int, timeframe_ns: int | None = None) -> np.n
                 break
     ends = np.arange(k - 1, n, k)
     return ends if len(ends) and ends[-1] == n - 1 else np.append(ends, n - 1)
+
+
+def quote_currency(pair: str) -> str:
+    """'BTC/USDT:USDT' -> 'USDT'."""
+    return pair.split("/")[-1].split(":")[0] if "/" in pair else "USD"
+
+
+def model_config(config: str | Path | None, windows: list[str]) -> dict:
+    """liqrisk model config: the freqtrade config's optional ``"liqrisk"`` section, with ``windows``."""
+    from liqrisk.tools.datadir import read_config
+
+    section = (read_config(config).get("liqrisk") or {}) if config else {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {config}: the 'liqrisk' section must be an object of model keys.")
+    return {**section, "windows": list(dict.fromkeys(windows))}

@@ -39,7 +39,7 @@ def save_figure(fig, out: str | Path, *, dpi: int = DPI, palette: bool = True) -
 def write_picture(out: str | Path, *, html: Callable, static: Callable, on_write: Callable[[str], None]) -> Path:
     """Write ``out``: ``html()`` builds a plotly figure for ``.html``, ``static()`` a
     matplotlib one for every other extension. ``on_write(name)`` is called once the
-    figure is built. An unwritable path is a ConfigError naming ``--out``."""
+    figure is built. An unwritable path is a ConfigError naming the file."""
     from liqrisk.errors import ConfigError
 
     out = Path(out)
@@ -58,5 +58,5 @@ def write_picture(out: str | Path, *, html: Callable, static: Callable, on_write
             finally:
                 plt.close(fig)
     except OSError as e:
-        raise ConfigError(f"--out {out}: cannot write it: {e.strerror or e}.") from e
+        raise ConfigError(f"output file {out}: cannot write it: {e.strerror or e}.") from e
     return out

@@ -16,9 +16,8 @@ import pandas as pd
 from liqrisk.core.grids import LiquidationMap, liquidation_map
 from liqrisk.errors import ConfigError
 from liqrisk.tools.plot import colors
-from liqrisk.tools.plot.data import Progress, check_output, no_progress
+from liqrisk.tools.plot.data import Progress, check_output, model_config, no_progress, quote_currency
 from liqrisk.tools.plot.files import write_picture
-from liqrisk.tools.plot.heatmap import model_config, quote_currency
 
 CUM_LONG, CUM_SHORT, PRICE = "#d62728", "#2ca02c", "#222222"
 
@@ -220,10 +219,10 @@ def draw_liquidation_map(
     from liqrisk.errors import DataError
     from liqrisk.tools.datadir import load_market
 
-    tf_ns = timeframe_to_ns(timeframe, key="--timeframe")
-    window_ns = timeframe_to_ns(window, key="--window")
+    tf_ns = timeframe_to_ns(timeframe, key="timeframe")
+    window_ns = timeframe_to_ns(window, key="window")
     if price_bins < 2:
-        raise ConfigError(f"--bins {price_bins} must be at least 2.")
+        raise ConfigError(f"price_bins {price_bins} must be at least 2.")
     out = check_output(out)
     liq_config = model_config(config, [window])
     total = 4
@@ -234,7 +233,7 @@ def draw_liquidation_map(
         try:
             at_ts = pd.Timestamp(at)
         except ValueError as e:
-            raise ConfigError(f"--at {at!r} is not a date; use e.g. 2025-01-15T12:00 (UTC).") from e
+            raise ConfigError(f"at {at!r} is not a date; use e.g. 2025-01-15T12:00 (UTC).") from e
         at_ts = at_ts.tz_localize("UTC") if at_ts.tz is None else at_ts.tz_convert("UTC")
         at_s = int(at_ts.value // 10**9)
         timerange = f"{at_s - at_s % (tf_ns // 10**9)}-{at_s + tf_ns // 10**9}"
@@ -244,14 +243,14 @@ def draw_liquidation_map(
     dates = pd.to_datetime(market.ohlcv["date"], utc=True)
     if at is not None and at_ts >= dates.iloc[-1] + pd.Timedelta(tf_ns, "ns"):
         raise DataError(
-            f"--at {at} is after the data: the last {timeframe} candle closes at "
+            f"at {at} is after the data: the last {timeframe} candle closes at "
             f"{dates.iloc[-1] + pd.Timedelta(tf_ns, 'ns'):%Y-%m-%d %H:%M} UTC."
         )
     span = dates.iloc[-1] - dates.iloc[0] + pd.Timedelta(tf_ns, "ns")
     if window_ns > span.value:
         raise DataError(
-            f"--window {window} is longer than the data before --at ({span}); use a shorter window "
-            "or a later --at."
+            f"window {window} is longer than the data up to the map's moment ({span}); use a shorter "
+            "window or a later moment."
         )
     progress(f"liquidation map {window}", 1, total)
     lm = liquidation_map(

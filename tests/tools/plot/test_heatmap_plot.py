@@ -27,7 +27,8 @@ from liqrisk.tools.plot.data import (  # noqa: E402
     load_events,
     truth_events_path,
 )
-from liqrisk.tools.plot.heatmap import heatmap_figure, heatmap_plotly  # noqa: E402
+from liqrisk.tools.plot.heatmap_html import heatmap_plotly  # noqa: E402
+from liqrisk.tools.plot.heatmap_static import heatmap_figure  # noqa: E402
 from liqrisk.tools.sim.writer import simulate_datadir  # noqa: E402
 
 PAIR = "BTC/USDT:USDT"
