@@ -44,12 +44,15 @@ def start(args: argparse.Namespace) -> int:
         return _fail(f"--port {args.port} is outside 0..65535")
     if args.fault_delay <= 0:
         return _fail(f"--fault-delay {args.fault_delay} must be positive")
+    flag = ""  # which flag a library error is about, for the message
     try:
         check_loopback(args.host)
+        flag = "--faults: "
         rates = parse_faults(args.faults)
+        flag = "--live: " if args.live else ""
         source = open_source(args.datadir, live=args.live, seed=args.seed)
     except (LiqriskError, ValueError) as e:
-        return _fail(str(e))
+        return _fail(f"{flag}{e}")
     plan = FaultPlan(rates, seed=args.fault_seed, delay_s=args.fault_delay,
                      include_startup=args.faults_include_startup) if rates else None
 

@@ -75,16 +75,16 @@ def parse_faults(spec: str | None) -> dict[str, float]:
         name, sep, value = part.strip().partition(":")
         name = name.strip().lower()
         if not sep:
-            raise ConfigError(f"--faults part {part!r} has no rate; write KIND:RATE, e.g. 429:0.05")
+            raise ConfigError(f"fault spec part {part!r} has no rate; write KIND:RATE, e.g. 429:0.05")
         if name != "timeout" and not (name in ("418", "429") or (name.isdigit() and 500 <= int(name) <= 599)):
-            raise ConfigError(f"--faults kind {name!r} is unknown; use 429, 418, a 5xx status or timeout")
+            raise ConfigError(f"fault kind {name!r} is unknown; use 429, 418, a 5xx status or timeout")
         try:
             rate = float(value)
         except ValueError:
-            raise ConfigError(f"--faults rate {value!r} of {name} is not a number") from None
+            raise ConfigError(f"fault rate {value!r} of {name} is not a number") from None
         if not 0.0 <= rate <= 1.0:
-            raise ConfigError(f"--faults rate {rate} of {name} is outside [0, 1]")
+            raise ConfigError(f"fault rate {rate} of {name} is outside [0, 1]")
         rates[name] = rates.get(name, 0.0) + rate
     if sum(rates.values()) > 1.0 + 1e-12:
-        raise ConfigError(f"--faults rates sum to {sum(rates.values()):.3f}; they must sum to at most 1")
+        raise ConfigError(f"fault rates sum to {sum(rates.values()):.3f}; they must sum to at most 1")
     return rates

@@ -19,10 +19,11 @@ from liqrisk.tools.exchange import routes
 from liqrisk.tools.exchange.binance_shapes import FAULT_5XX, BinanceError
 from liqrisk.tools.exchange.faults import RETRY_AFTER_S, FaultPlan
 from liqrisk.tools.exchange.source import MarketSource
+from liqrisk.tools.exchange.state import Exchange, Query
 
 logger = logging.getLogger(__name__)
 
-EXCHANGE_KEY = web.AppKey("exchange", routes.Exchange)
+EXCHANGE_KEY = web.AppKey("exchange", Exchange)
 FAULTS_KEY = web.AppKey("faults", FaultPlan)
 WEIGHT_KEY = web.AppKey("weight", list)
 
@@ -144,11 +145,11 @@ async def weight_header(request: web.Request, handler):
     return response
 
 
-def _endpoint(fn: Callable[[routes.Exchange, routes.Query], object]):
+def _endpoint(fn: Callable[[Exchange, Query], object]):
     async def handle(request: web.Request) -> web.Response:
         ex = request.app[EXCHANGE_KEY]
         ex.refresh()
-        query = routes.Query({k: request.query.getone(k) for k in request.query.keys()})
+        query = Query({k: request.query.getone(k) for k in request.query.keys()})
         return web.json_response(fn(ex, query))
 
     handle.__name__ = fn.__name__
@@ -159,7 +160,7 @@ async def _not_found(request: web.Request) -> web.Response:
     raise web.HTTPNotFound()
 
 
-def make_app(exchange: routes.Exchange, faults: FaultPlan | None = None) -> web.Application:
+def make_app(exchange: Exchange, faults: FaultPlan | None = None) -> web.Application:
     """The aiohttp application answering Binance's public endpoints from ``exchange``."""
     app = web.Application(middlewares=[weight_header, injected_faults, binance_errors])
     app[EXCHANGE_KEY] = exchange
@@ -178,7 +179,7 @@ def make_app(exchange: routes.Exchange, faults: FaultPlan | None = None) -> web.
 def check_loopback(host: str) -> None:
     """Raise ValueError unless ``host`` is a loopback address."""
     if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
-        raise ValueError(f"--host {host!r} is not a loopback address; the local exchange serves 127.0.0.1 only")
+        raise ValueError(f"host {host!r} is not a loopback address; the local exchange serves 127.0.0.1 only")
 
 
 async def _start(app: web.Application, host: str, port: int, access_log: bool) -> tuple[web.AppRunner, int]:
@@ -202,7 +203,7 @@ def run(source: MarketSource, *, host: str = "127.0.0.1", port: int = 8765, faul
     import signal
 
     check_loopback(host)
-    exchange = routes.Exchange(source)
+    exchange = Exchange(source)
     app = make_app(exchange, faults)
 
     async def main() -> None:
@@ -231,7 +232,7 @@ class ServerThread:
     def __init__(self, source: MarketSource, *, host: str = "127.0.0.1", port: int = 0,
                  faults: FaultPlan | None = None, clock: Callable[[], int] | None = None):
         check_loopback(host)
-        self.exchange = routes.Exchange(source, clock=clock)
+        self.exchange = Exchange(source, clock=clock)
         self.app = make_app(self.exchange, faults)
         self.host, self.port = host, port
         self.url = ""

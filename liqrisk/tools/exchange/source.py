@@ -55,7 +55,7 @@ def exchange_dir(datadir: Path, exchange: str = "binance") -> Path:
     if (datadir / "futures").is_dir():
         return datadir
     raise DataError(
-        f"--datadir {str(datadir)!r} has no {exchange}/futures/ folder; point it at freqtrade's data "
+        f"datadir {str(datadir)!r} has no {exchange}/futures/ folder; point it at freqtrade's data "
         f"folder (e.g. user_data/data) after `freqtrade download-data --trading-mode futures`."
     )
 
@@ -128,7 +128,7 @@ def open_source(datadir: Path | str, *, live: bool = False, seed: int | None = N
         from liqrisk.tools.sim.stream import LiveMarket  # type: ignore[import-not-found]
     except ImportError as e:
         raise DataError(
-            "--live needs liqrisk.tools.sim.stream.LiveMarket, which is not available in this install "
-            f"({e}). Run without --live to replay the datadir."
+            "live=True needs liqrisk.tools.sim.stream.LiveMarket, which is not available in this install "
+            f"({e}). Replay the datadir instead (live=False)."
         ) from e
     return LiveMarket(datadir, seed=seed)
