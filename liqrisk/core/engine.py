@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
 from liqrisk.core import kernels
+from liqrisk.core.kernels_engine import EngineInputs, RawResult, engine_nb
 from liqrisk.core.model import ModelInputs
-
-
-@dataclass
-class RawResult:
-    """Engine output before it becomes a DataFrame.
-
-    ``out[w, side, slot, t]`` with slots ``kernels.EST`` .. ``kernels.STRONG_USD``
-    (bucket slots hold relative bucket indices, −1 for none); ``conf[side, 0|1, t]`` =
-    (score, bucket); ``ledger[w, slot, t]`` = expired / closed / decayed USD;
-    ``seeded[t]`` = USD seeded at t (the same for every window).
-    """
-
-    out: np.ndarray
-    conf: np.ndarray
-    ledger: np.ndarray
-    seeded: np.ndarray
 
 
 def _chunks(n: int, spans: np.ndarray, n_chunks: int) -> list[tuple[int, int, int]]:
@@ -95,16 +79,18 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
         ledger=np.zeros((n_win, 3, n)), seeded=np.zeros(n),
     )
 
+    tables = kernels.level_tables_nb(inputs.tier_weight, inputs.entry_weight, inputs.tier_group)
+
     def run(chunk):
         begin, report, end = chunk
-        kernels.engine_nb(
-            inputs.ref_bucket[begin:end], inputs.level_bucket[begin:end], inputs.seed_usd[begin:end],
-            inputs.intra_usd[begin:end],
-            inputs.tier_weight, inputs.entry_weight, inputs.tier_group, cross[begin:end],
-            expiry[:, begin:end], post[:, begin:end], pre[:, begin:end],
-            inputs.n_buckets, inputs.cluster_threshold, begin, report - begin,
-            res.out[..., begin:end], res.conf[..., begin:end], res.ledger[..., begin:end], res.seeded[begin:end],
+        rows = slice(begin, end)
+        chunk_inputs = EngineInputs(
+            inputs.ref_bucket[rows], inputs.level_bucket[rows], inputs.seed_usd[rows], inputs.intra_usd[rows],
+            *tables, cross[rows], expiry[:, rows], post[:, rows], pre[:, rows],
+            cluster_threshold=inputs.cluster_threshold, offset=begin,
         )
+        chunk_result = RawResult(res.out[..., rows], res.conf[..., rows], res.ledger[..., rows], res.seeded[rows])
+        engine_nb(chunk_inputs, inputs.n_buckets, report - begin, chunk_result)
 
     _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], n_chunks)
     return res

@@ -3,7 +3,7 @@
 freqtrade calls ``populate_indicators`` with its whole dataframe (e.g. 3,000 candles) on
 every new candle. Recomputing everything costs O(candles); ``LiveFeatures.update``
 keeps the engine's state and steps only the candles appended since the last call, with
-the same kernel code as the batch engine (``kernels.advance_nb``).
+the same kernel code as the batch engine (``kernels_engine.advance_nb``).
 
 It falls back to a full run whenever the past is not what it saw:
 - a candle it processed changed;
@@ -28,7 +28,8 @@ from liqrisk.config import LiqConfig
 from liqrisk.core import kernels
 from liqrisk.core.align import _date_values, _dates_ns, align, prepare
 from liqrisk.core.assemble import feature_matrix, features_frame
-from liqrisk.core.engine import RawResult, crossings
+from liqrisk.core.engine import crossings
+from liqrisk.core.kernels_engine import EngineInputs, RawResult, advance_nb, new_state_nb
 from liqrisk.core.model import ModelInputs, build_inputs
 from liqrisk.core.tiers import tier_table
 
@@ -128,8 +129,7 @@ class LiveFeatures:
         self._log_keep = np.cumsum(np.log1p(-inputs.close_frac))
         self._post, self._pre = inputs.log_scales()
         self._tables = kernels.level_tables_nb(inputs.tier_weight, inputs.entry_weight, inputs.tier_group)
-        self._state = list(kernels.new_state_nb(len(inputs.window_ns), len(inputs.group_half_life_ns),
-                                                inputs.n_buckets, n))
+        self._state = new_state_nb(len(inputs.window_ns), len(inputs.group_half_life_ns), inputs.n_buckets, n)
         n_win = len(inputs.window_ns)
         self._raw = RawResult(out=np.full((n_win, 2, kernels.N_SLOTS, n), np.nan), conf=np.full((2, 2, n), np.nan),
                               ledger=np.zeros((n_win, 3, n)), seeded=np.zeros(n))
@@ -140,18 +140,18 @@ class LiveFeatures:
     # Buffers ------------------------------------------------------------------------------
     def _get(self, path: str) -> np.ndarray:
         if path == "unit":
-            return self._state[-1]
+            return self._state.unit
         owner, _, name = path.rpartition(".")
         obj = {"": self, "inputs": self._inputs, "raw": self._raw}[owner]
         return getattr(obj, name if owner else "_" + name)
 
     def _set(self, path: str, value: np.ndarray) -> None:
         if path == "unit":
-            self._state[-1] = value
+            self._state = self._state._replace(unit=value)
             return
         owner, _, name = path.rpartition(".")
         if owner == "raw":
-            self._raw = self._raw.__class__(**{**self._raw.__dict__, name: value})
+            self._raw = self._raw._replace(**{name: value})
         elif owner == "inputs":
             setattr(self._inputs, name, value)
         else:
@@ -174,11 +174,10 @@ class LiveFeatures:
     def _advance(self, t_from: int, t_to: int, *, s_from: int) -> None:
         inp = self._inputs
         ev = kernels.consumption_events_nb(inp.level_bucket, self._cross, 0, t_from, t_to, s_from)
-        kernels.advance_nb(
-            *self._state, inp.ref_bucket, inp.level_bucket, inp.seed_usd, inp.intra_usd, *self._tables,
-            self._cross, self._expiry, self._post, self._pre, inp.cluster_threshold, 0, t_from, t_to,
-            *ev, self._raw.out, self._raw.conf, self._raw.ledger, self._raw.seeded,
-        )
+        inputs = EngineInputs(inp.ref_bucket, inp.level_bucket, inp.seed_usd, inp.intra_usd, *self._tables,
+                              self._cross, self._expiry, self._post, self._pre,
+                              cluster_threshold=inp.cluster_threshold, offset=0)
+        advance_nb(self._state, inputs, t_from, t_to, ev, self._raw)
 
     def _step(self, ohlcv: pd.DataFrame, dates: np.ndarray, values: np.ndarray, first_new: int, aux: dict) -> bool:
         """Append rows ``first_new:`` of ``ohlcv``; False if a full run is needed instead."""
@@ -242,7 +241,7 @@ class LiveFeatures:
             self._expiry[w, pending] = np.where(when < n, when, NEVER)
         self._n = n
 
-        exp_ptr = self._state[8]
+        exp_ptr = self._state.exp_ptr
         oldest = int(exp_ptr.min()) if exp_ptr.size else 0  # no window holds seeds before this
         for t in range(n0, n):
             kernels.mark_crossings_nb(old.entry, old.factor, old.level_bucket, old.cons_low, old.cons_high,
