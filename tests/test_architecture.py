@@ -130,3 +130,11 @@ def test_cycle_finder_finds_a_planted_circle():
 def test_module_size(name):
     n = len(MODULES[name].read_text().splitlines())
     assert n <= MAX_LINES, f"{name} has {n} lines; split it by idea (limit {MAX_LINES})"
+
+
+def test_every_package_folder_is_a_regular_package():
+    # setuptools' find_packages skips folders without __init__.py: an installed (not
+    # editable) liqrisk would silently lack them.
+    missing = [str(d.relative_to(PACKAGE.parent)) for d in PACKAGE.rglob("*")
+               if d.is_dir() and d.name != "__pycache__" and any(d.glob("*.py")) and not (d / "__init__.py").exists()]
+    assert not missing, f"folders without __init__.py: {missing}"
