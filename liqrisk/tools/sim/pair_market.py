@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from liqrisk.tools.sim import cohort_kernels as K
+from liqrisk.tools.sim import cohort_layout as L
+from liqrisk.tools.sim.cohort_kernels import simulate_minutes
 from liqrisk.tools.sim.specs import (
     COHORTS_PER_MINUTE,
     PairSpec,
@@ -109,37 +110,37 @@ class PairMarket:
         :param cohorts_per_minute: market density, mean cohort openings per minute (> 0,
             see ``liqrisk.tools.sim.specs.COHORTS_PER_MINUTE``); ConfigError otherwise.
         """
-        if start_ms % K.MINUTE_MS:
+        if start_ms % L.MINUTE_MS:
             raise ValueError(f"start_ms={start_ms} is not a whole UTC minute.")
         self.pair = pair
         self.seed = int(seed)
         self.spec = spec or pair_spec(pair)
         self.tables = leverage_tables(pair)
         self.prm = model_params(self.spec, self.tables, cohorts_per_minute=cohorts_per_minute)
-        self.max_opens = K.max_opens_per_minute(self.prm[K.P_LAMBDA])
+        self.max_opens = L.max_opens_per_minute(self.prm[L.P_LAMBDA])
         self.next_ms = int(start_ms)
         cap = 65_536
         self.a: dict[str, np.ndarray] = {name: np.zeros(cap, dtype=dt) for name, dt in _COHORT_ARRAYS}
         self.a["apos"][:] = -1
-        self.a["sf"] = np.zeros(K.N_SF)
-        self.a["si"] = np.zeros(K.N_SI, dtype=np.int64)
+        self.a["sf"] = np.zeros(L.N_SF)
+        self.a["si"] = np.zeros(L.N_SI, dtype=np.int64)
         self.a["rng"] = pair_seed(seed, pair)
         x0 = np.log(self.spec.start_price)
-        self.a["ring"] = np.full(K.RING, x0)
+        self.a["ring"] = np.full(L.RING, x0)
         sf = self.a["sf"]
-        sf[K.S_X] = x0
-        sf[K.S_SIG2] = self.prm[K.P_SIG_BAR] ** 2
-        sf[K.S_PREM] = sf[K.S_PREM_EMA] = self.prm[K.P_INTEREST]
-        sf[K.S_LAST_FUNDING] = self.prm[K.P_INTEREST]
-        sf[K.S_PREV_XJ] = x0
-        sf[K.S_LAST] = self.spec.start_price * (1.0 + sf[K.S_PREM])
-        sf[K.S_MARK] = sf[K.S_LAST]
+        sf[L.S_X] = x0
+        sf[L.S_SIG2] = self.prm[L.P_SIG_BAR] ** 2
+        sf[L.S_PREM] = sf[L.S_PREM_EMA] = self.prm[L.P_INTEREST]
+        sf[L.S_LAST_FUNDING] = self.prm[L.P_INTEREST]
+        sf[L.S_PREV_XJ] = x0
+        sf[L.S_LAST] = self.spec.start_price * (1.0 + sf[L.S_PREM])
+        sf[L.S_MARK] = sf[L.S_LAST]
         self._alloc_outputs(16_384, 64, 65_536)
 
     @property
     def cohorts_per_minute(self) -> float:
         """The market's density: mean cohort openings per minute."""
-        return float(self.prm[K.P_LAMBDA])
+        return float(self.prm[L.P_LAMBDA])
 
     # -- state ---------------------------------------------------------------------------
 
@@ -166,8 +167,8 @@ class PairMarket:
         """
         a = self.a
         si = a["si"].copy()
-        n = int(si[K.I_N_COH])
-        keep = np.flatnonzero(a["c_status"][:n] == K.STATUS_OPEN)
+        n = int(si[L.I_N_COH])
+        keep = np.flatnonzero(a["c_status"][:n] == L.STATUS_OPEN)
         out: dict[str, np.ndarray] = {}
         for name, dt in _COHORT_ARRAYS:
             if name.startswith("c_"):
@@ -191,11 +192,11 @@ class PairMarket:
         s_stop = shorts[np.isfinite(stop[shorts])]
         out["htl_k"], out["htl_i"] = heap(-stop[l_stop], l_stop)
         out["hts_k"], out["hts_i"] = heap(stop[s_stop], s_stop)
-        si[K.I_N_COH] = m
-        si[K.I_N_ACT] = m
-        si[K.I_HL], si[K.I_HS], si[K.I_HC] = longs.size, shorts.size, m
-        si[K.I_HTL], si[K.I_HTS] = l_stop.size, s_stop.size
-        si[K.I_N_EV] = si[K.I_N_FU] = si[K.I_N_SN] = 0
+        si[L.I_N_COH] = m
+        si[L.I_N_ACT] = m
+        si[L.I_HL], si[L.I_HS], si[L.I_HC] = longs.size, shorts.size, m
+        si[L.I_HTL], si[L.I_HTS] = l_stop.size, s_stop.size
+        si[L.I_N_EV] = si[L.I_N_FU] = si[L.I_N_SN] = 0
         out["si"] = si
         out["sf"] = a["sf"].copy()
         out["rng"] = a["rng"].copy()
@@ -214,13 +215,13 @@ class PairMarket:
     def from_state(cls, pair: str, state: dict[str, np.ndarray]) -> PairMarket:
         """Rebuild a market saved by ``state_dict`` (the same pair), at the saved density."""
         saved_prm = state["meta_prm"]
-        if saved_prm.shape != (K.N_PRM,):
+        if saved_prm.shape != (L.N_PRM,):
             raise ValueError(f"saved state of {pair} was made with other model parameters.")
         market = cls(pair, int(state["meta_seed"][0]), int(state["meta_next_ms"][0]),
-                     cohorts_per_minute=float(saved_prm[K.P_LAMBDA]))
+                     cohorts_per_minute=float(saved_prm[L.P_LAMBDA]))
         if not np.array_equal(market.prm, saved_prm):
             raise ValueError(f"saved state of {pair} was made with other model parameters.")
-        n = int(state["si"][K.I_N_COH])
+        n = int(state["si"][L.I_N_COH])
         while market.a["c_side"].size < n + market.max_opens + 1:
             market._grow_cohorts()
         for name in _STATE_ARRAYS:
@@ -234,12 +235,12 @@ class PairMarket:
     def shift_time(self, delta_ms: int) -> None:
         """Move the market's clock by ``delta_ms`` (a multiple of 8 h keeps funding times)."""
         self.next_ms += int(delta_ms)
-        n = int(self.a["si"][K.I_N_COH])
+        n = int(self.a["si"][L.I_N_COH])
         self.a["c_open_ms"][:n] += delta_ms
         self.a["c_close_ms"][:n] += delta_ms
         end = self.a["c_end_ms"][:n]
         end[end >= 0] += delta_ms
-        self.a["hc_k"][: int(self.a["si"][K.I_HC])] += float(delta_ms)
+        self.a["hc_k"][: int(self.a["si"][L.I_HC])] += float(delta_ms)
 
     def cohorts(self) -> dict[str, np.ndarray]:
         """Every cohort opened so far (views; ids are row numbers).
@@ -250,7 +251,7 @@ class PairMarket:
         units, whole cohort); leverage (effective, after the bracket cap) and the per-trader
         notional, MMR and cum (USD) that fixed the liquidation price.
         """
-        n = int(self.a["si"][K.I_N_COH])
+        n = int(self.a["si"][L.I_N_COH])
         a = self.a
         side = a["c_side"][:n]
         lev_idx = a["c_lev_idx"][:n].astype(np.int64)
@@ -274,28 +275,28 @@ class PairMarket:
     @property
     def open_interest(self) -> float:
         """Open interest now, base units."""
-        return float(self.a["sf"][K.S_OI])
+        return float(self.a["sf"][L.S_OI])
 
     @property
     def last_mark(self) -> float:
-        return float(self.a["sf"][K.S_MARK])
+        return float(self.a["sf"][L.S_MARK])
 
     @property
     def premium(self) -> float:
         """Current premium of the last price over the index (fraction)."""
-        return float(self.a["sf"][K.S_PREM])
+        return float(self.a["sf"][L.S_PREM])
 
     @property
     def premium_average(self) -> float:
         """Mean premium since the last funding settlement (fraction)."""
         sf = self.a["sf"]
-        return float(sf[K.S_PREM_ACC] / sf[K.S_PREM_N]) if sf[K.S_PREM_N] > 0 else float(sf[K.S_PREM])
+        return float(sf[L.S_PREM_ACC] / sf[L.S_PREM_N]) if sf[L.S_PREM_N] > 0 else float(sf[L.S_PREM])
 
     def predicted_funding_rate(self) -> float:
         """The rate the next settlement would have if it happened now (fraction per 8 h)."""
         p = self.premium_average
-        rate = p + min(max(self.prm[K.P_INTEREST] - p, -0.0005), 0.0005)
-        cap = self.prm[K.P_FUND_CAP]
+        rate = p + min(max(self.prm[L.P_INTEREST] - p, -0.0005), 0.0005)
+        cap = self.prm[L.P_FUND_CAP]
         return float(min(max(rate, -cap), cap))
 
     # -- simulation ----------------------------------------------------------------------
@@ -313,7 +314,7 @@ class PairMarket:
         t = self.tables
         while done < n_minutes:
             todo = min(CHUNK_MINUTES, n_minutes - done)
-            got = K.simulate_minutes(
+            got = simulate_minutes(
                 todo, self.next_ms, self.prm, self.max_opens, t.factor, t.nominal, t.lev_cdf, t.size_cdf,
                 a["sf"], a["si"], a["rng"], a["ring"],
                 a["c_side"], a["c_open_ms"], a["c_end_ms"], a["c_status"], a["c_entry"], a["c_lp"],
@@ -325,7 +326,7 @@ class PairMarket:
                 a["sn_ms"], a["sn_side"], a["sn_k"], a["sn_usd"],
             )
             done += got
-            self.next_ms += got * K.MINUTE_MS
+            self.next_ms += got * L.MINUTE_MS
             self._drain(pending)
             if got < todo:
                 self._make_room()
@@ -342,7 +343,7 @@ class PairMarket:
 
     def _drain(self, pending: _Pending) -> None:
         si = self.a["si"]
-        for names, counter in ((_EVENT_ARRAYS, K.I_N_EV), (_FUNDING_ARRAYS, K.I_N_FU), (_SNAPSHOT_ARRAYS, K.I_N_SN)):
+        for names, counter in ((_EVENT_ARRAYS, L.I_N_EV), (_FUNDING_ARRAYS, L.I_N_FU), (_SNAPSHOT_ARRAYS, L.I_N_SN)):
             n = int(si[counter])
             if n:
                 for name, _dt in names:
@@ -352,9 +353,9 @@ class PairMarket:
     def _make_room(self) -> None:
         si = self.a["si"]
         headroom = self.max_opens + 1
-        if self.a["c_side"].size - si[K.I_N_COH] < headroom:
+        if self.a["c_side"].size - si[L.I_N_COH] < headroom:
             self._grow_cohorts()
-        need = 2 * (int(si[K.I_N_ACT]) + headroom) + 2
+        need = 2 * (int(si[L.I_N_ACT]) + headroom) + 2
         n_ev = max(self.a["ev_ms"].size, 2 * need)
         n_sn = max(self.a["sn_ms"].size, 2 * need)
         if n_ev > self.a["ev_ms"].size or n_sn > self.a["sn_ms"].size:

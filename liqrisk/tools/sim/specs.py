@@ -16,7 +16,7 @@ import numpy as np
 from liqrisk.core.liquidation import liquidation_factor
 from liqrisk.core.tiers import tier_table
 from liqrisk.errors import ConfigError
-from liqrisk.tools.sim import cohort_kernels as K
+from liqrisk.tools.sim import cohort_layout as L
 
 MINUTES_PER_YEAR = 525_600
 
@@ -189,39 +189,39 @@ def model_params(spec: PairSpec, tables: LeverageTables, *,
         the mean cohort notional is OI / (rate · mean lifetime), so OI does not move.
     """
     rate = check_cohorts_per_minute(cohorts_per_minute)
-    prm = np.zeros(K.N_PRM)
-    prm[K.P_SIG_BAR] = VOL_SCALE * spec.annual_vol / math.sqrt(MINUTES_PER_YEAR)
-    prm[K.P_G_ALPHA] = 0.06
-    prm[K.P_G_BETA] = 0.92
-    prm[K.P_REG_PHI] = math.exp(-math.log(2.0) / (3 * 1440))
-    prm[K.P_REG_SD] = 0.35
-    prm[K.P_LAMBDA] = rate
-    prm[K.P_COH_USD] = spec.open_interest_usd / (rate * mean_cohort_life_minutes())
-    prm[K.P_COH_SIG] = 1.0
-    prm[K.P_DEPTH] = DEPTH_PER_OI * spec.open_interest_usd
-    prm[K.P_PERM] = 0.4
-    prm[K.P_J_DECAY] = math.exp(-math.log(2.0) / (20.0 * K.SUBSTEPS))
-    prm[K.P_FLOW_IMPACT] = 0.15
-    prm[K.P_PREM_THETA] = 1.0 / 30.0
-    prm[K.P_PREM_SD] = 0.00003
-    prm[K.P_PREM_K] = 0.004
-    prm[K.P_PREM_EMA] = 1.0 - math.exp(-1.0 / (5.0 * K.SUBSTEPS))
-    prm[K.P_MICRO_SD] = 0.00008
-    prm[K.P_INTEREST] = 0.0001
-    prm[K.P_FUND_CAP] = spec.funding_cap
-    prm[K.P_LONG_BIAS] = 0.03
-    prm[K.P_MOM_W] = 0.2
-    prm[K.P_FUND_W] = 0.1
-    prm[K.P_SCALP_P] = SCALP_SHARE
-    prm[K.P_SCALP_LIFE] = SCALP_LIFE_MIN
-    prm[K.P_SWING_LIFE] = SWING_LIFE_MIN
-    prm[K.P_LIFE_LEV_EXP] = LIFE_LEVERAGE_EXPONENT
-    prm[K.P_BG_TURN] = 0.0012
-    prm[K.P_BUCKET_W] = BUCKET_WIDTH
-    prm[K.P_RET_CAP] = 12.0
-    prm[K.P_SEASON] = 0.2
-    prm[K.P_STOP_P] = STOP_SHARE
-    prm[K.P_STOP_LO], prm[K.P_STOP_HI] = STOP_PLACEMENT
+    prm = np.zeros(L.N_PRM)
+    prm[L.P_SIG_BAR] = VOL_SCALE * spec.annual_vol / math.sqrt(MINUTES_PER_YEAR)
+    prm[L.P_G_ALPHA] = 0.06
+    prm[L.P_G_BETA] = 0.92
+    prm[L.P_REG_PHI] = math.exp(-math.log(2.0) / (3 * 1440))
+    prm[L.P_REG_SD] = 0.35
+    prm[L.P_LAMBDA] = rate
+    prm[L.P_COH_USD] = spec.open_interest_usd / (rate * mean_cohort_life_minutes())
+    prm[L.P_COH_SIG] = 1.0
+    prm[L.P_DEPTH] = DEPTH_PER_OI * spec.open_interest_usd
+    prm[L.P_PERM] = 0.4
+    prm[L.P_J_DECAY] = math.exp(-math.log(2.0) / (20.0 * L.SUBSTEPS))
+    prm[L.P_FLOW_IMPACT] = 0.15
+    prm[L.P_PREM_THETA] = 1.0 / 30.0
+    prm[L.P_PREM_SD] = 0.00003
+    prm[L.P_PREM_K] = 0.004
+    prm[L.P_PREM_EMA] = 1.0 - math.exp(-1.0 / (5.0 * L.SUBSTEPS))
+    prm[L.P_MICRO_SD] = 0.00008
+    prm[L.P_INTEREST] = 0.0001
+    prm[L.P_FUND_CAP] = spec.funding_cap
+    prm[L.P_LONG_BIAS] = 0.03
+    prm[L.P_MOM_W] = 0.2
+    prm[L.P_FUND_W] = 0.1
+    prm[L.P_SCALP_P] = SCALP_SHARE
+    prm[L.P_SCALP_LIFE] = SCALP_LIFE_MIN
+    prm[L.P_SWING_LIFE] = SWING_LIFE_MIN
+    prm[L.P_LIFE_LEV_EXP] = LIFE_LEVERAGE_EXPONENT
+    prm[L.P_BG_TURN] = 0.0012
+    prm[L.P_BUCKET_W] = BUCKET_WIDTH
+    prm[L.P_RET_CAP] = 12.0
+    prm[L.P_SEASON] = 0.2
+    prm[L.P_STOP_P] = STOP_SHARE
+    prm[L.P_STOP_LO], prm[L.P_STOP_HI] = STOP_PLACEMENT
     return prm
 
 

@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from liqrisk.tools.sim import cohort_layout as L
 from liqrisk.tools.sim import frames as F
-from liqrisk.tools.sim import cohort_kernels as K
 from liqrisk.tools.sim.pair_market import PairMarket
 from liqrisk.tools.sim.specs import COHORTS_PER_MINUTE, check_cohorts_per_minute, pair_seed
 from liqrisk.tools.sim.truth import SIDES, TRUTH_DIRNAME
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
 FRESH_DAYS = 7
-FUNDING_MS = K.FUNDING_MS
+FUNDING_MS = L.FUNDING_MS
 _COMPACT_COHORTS = 200_000
 
 
@@ -268,7 +268,7 @@ class LiveMarket:
                 block = live.market.advance(int(todo))
                 live.append_block(block)
                 market = live.market
-                if market.a["si"][K.I_N_COH] > max(_COMPACT_COHORTS, 20 * market.a["si"][K.I_N_ACT]):
+                if market.a["si"][L.I_N_COH] > max(_COMPACT_COHORTS, 20 * market.a["si"][L.I_N_ACT]):
                     market.compact()
 
     def frame(self, pair: str, kind: str, timeframe: str) -> pd.DataFrame | None:

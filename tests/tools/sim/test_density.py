@@ -12,7 +12,7 @@ import pytest
 
 from liqrisk.cli import main
 from liqrisk.errors import ConfigError
-from liqrisk.tools.sim import cohort_kernels as K
+from liqrisk.tools.sim import cohort_layout as L
 from liqrisk.tools.sim.pair_market import PairMarket
 from liqrisk.tools.sim.specs import COHORTS_PER_MINUTE
 from liqrisk.tools.sim.stream import LiveMarket
@@ -83,11 +83,11 @@ def test_state_round_trip_keeps_the_density():
 
 
 def test_open_cap_grows_with_the_density():
-    assert K.max_opens_per_minute(COHORTS_PER_MINUTE) == K.MAX_OPENS_PER_MINUTE  # the default keeps its cap
+    assert L.max_opens_per_minute(COHORTS_PER_MINUTE) == L.MAX_OPENS_PER_MINUTE  # the default keeps its cap
     for rate in (30.0, 100.0, 1000.0):
-        peak = K.ACTIVITY_MAX * rate
-        assert K.max_opens_per_minute(rate) >= peak + 6.0 * math.sqrt(peak)
-    assert PairMarket(PAIR, 1, 0, cohorts_per_minute=100.0).max_opens > K.MAX_OPENS_PER_MINUTE
+        peak = L.ACTIVITY_MAX * rate
+        assert L.max_opens_per_minute(rate) >= peak + 6.0 * math.sqrt(peak)
+    assert PairMarket(PAIR, 1, 0, cohorts_per_minute=100.0).max_opens > L.MAX_OPENS_PER_MINUTE
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -3.0, math.nan, math.inf, 1e6, "3", None, True])
@@ -117,7 +117,7 @@ def test_density_flag_reaches_the_simulation(tmp_path, capsys):
     meta = json.loads((tmp_path / "binance" / "liqrisk_truth" / "meta.json").read_text())
     assert meta["cohorts_per_minute"] == 7.5
     with np.load(tmp_path / "binance" / "liqrisk_truth" / "state" / "XRP_USDT_USDT.npz") as z:
-        assert z["meta_prm"][K.P_LAMBDA] == 7.5
+        assert z["meta_prm"][L.P_LAMBDA] == 7.5
 
 
 def test_cli_default_is_the_model_default():
