@@ -98,9 +98,29 @@ class Snapshot:
     def large(self, where: str, min_share: float) -> list[float]:
         """Prices of the large clusters on one side (``"below"`` or ``"above"``)."""
         clusters, out = (self.below, self.long_out_usd) if where == "below" else (self.above, self.short_out_usd)
-        if not out > 0:
+        if not out > 0 or not clusters:
             return []
-        return sorted({p for p, usd in clusters if math.isfinite(p) and p > 0 and usd >= min_share * out})
+        price = np.array([c[0] for c in clusters], np.float64)
+        usd = np.array([c[1] for c in clusters], np.float64)
+        return sorted(set(price[large_mask(price, usd, out, min_share)].tolist()))
+
+
+def large_mask(price, usd, outstanding_usd, min_share: float) -> np.ndarray:
+    """Which clusters are *large*, element-wise (arrays broadcast): the one definition of
+    "large" that ``Snapshot.large``, ``entry_veto_codes`` and the adapter's precomputed stop
+    zones share.
+
+    A cluster at ``price`` (quote per base unit) holding ``usd`` is large when its side has
+    outstanding USD (``outstanding_usd > 0``), the price is finite and > 0, and
+    ``usd >= min_share * outstanding_usd``. Any NaN input makes it not large.
+
+    Example: ``large_mask([99.0, 98.0], [30.0, 29.0], 1000.0, 0.03)`` is ``[True, False]``.
+    """
+    price = np.asarray(price, np.float64)
+    usd = np.asarray(usd, np.float64)
+    out = np.asarray(outstanding_usd, np.float64)
+    with np.errstate(invalid="ignore"):
+        return (out > 0) & np.isfinite(price) & (price > 0) & (usd >= min_share * out)
 
 
 def snapshot_from_row(row: Mapping, window: str, *, funding_col: str = "liq_funding_rate",
@@ -187,7 +207,7 @@ def entry_veto_codes(frame: pd.DataFrame, side: str, p: RuleParams, window: str,
             for kind in ("nearest", "strongest"):
                 price = col(f"liq_{where}_{kind}_price_{window}")
                 usd = col(f"liq_{where}_{kind}_usd_{window}", 0.0)
-                large = (out > 0) & (usd >= p.min_share * out) & (price > 0)
+                large = large_mask(price, usd, out, p.min_share)
                 in_band |= large & (np.abs(close / price - 1.0) <= p.band)
                 if where == ("below" if side == "long" else "above"):
                     near |= large & (np.abs(price / close - 1.0) <= p.veto_dist)

@@ -89,6 +89,34 @@ def test_vectorised_veto_matches_scalar():
         assert 0 < (codes > 0).sum() < n
 
 
+def _large_py(price: float, usd: float, out: float, min_share: float) -> bool:
+    """The plain per-cluster reference of ``rules.large_mask``."""
+    return out > 0 and math.isfinite(price) and price > 0 and usd >= min_share * out
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 500])
+def test_large_mask_matches_the_plain_rule(n):
+    rng = np.random.default_rng(n)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -1.0])
+    price = np.where(rng.random(n) < 0.2, rng.choice(special, n), rng.uniform(50, 150, n))
+    usd = np.where(rng.random(n) < 0.1, np.nan, rng.choice([0.0, 29.0, 30.0, 31.0, 500.0], n))
+    out = np.where(rng.random(n) < 0.1, rng.choice([np.nan, 0.0, -5.0], n), 1000.0)
+    got = rules.large_mask(price, usd, out, 0.03)
+    assert got.dtype == bool and got.shape == (n,)
+    want = [_large_py(*v, 0.03) for v in zip(price.tolist(), usd.tolist(), out.tolist(), strict=True)]
+    assert got.tolist() == want
+
+
+def test_large_mask_boundary_and_snapshot_large():
+    # 30 of 1000 USD is exactly 3%: large (>=); 29.99 is not.
+    assert rules.large_mask([99.0, 98.0], [30.0, 29.99], 1000.0, 0.03).tolist() == [True, False]
+    snap = Snapshot(close=100.0, below=((99.0, 30.0), (99.0, 40.0), (math.nan, 500.0), (0.0, 500.0)),
+                    above=((101.0, 500.0),), long_out_usd=1000.0, short_out_usd=0.0)
+    assert snap.large("below", 0.03) == [99.0]  # de-duplicated, finite positive prices only
+    assert snap.large("above", 0.03) == []      # no outstanding shorts: nothing is large
+    assert Snapshot(close=100.0, long_out_usd=1000.0).large("below", 0.03) == []
+
+
 # -- stop placement ------------------------------------------------------------------------
 
 
