@@ -2,6 +2,8 @@
 
 The generator's four uint64 words (``s``) are part of the saved simulator state, so a
 run continued from a saved state is the same run. Every draw advances ``s`` in place.
+The generator relies on uint64 wrap-around; as plain Python (``LIQRISK_DISABLE_NUMBA=1``)
+NumPy's scalars wrap the same way but warn (``np.errstate(over="ignore")`` silences it).
 """
 
 from __future__ import annotations
