@@ -103,6 +103,34 @@ def _asof(avail_ns: np.ndarray, values: np.ndarray, query_ns: np.ndarray, max_ag
     return np.where(fresh, values[safe] if len(values) else np.nan, np.nan)
 
 
+def _funding_asof(fr: tuple[pd.DataFrame, np.ndarray] | None, close_ns: np.ndarray, max_staleness: str) -> np.ndarray:
+    """Funding known at each close: the latest finite row with D + tf_f <= close (tf_f
+    inferred from the rows, 1h if only one), NaN if none or older than ``max_staleness``."""
+    if fr is None:
+        return np.full(len(close_ns), np.nan)
+    frame, f_dates = fr
+    column = "funding_rate" if "funding_rate" in frame.columns else "open" if "open" in frame.columns else None
+    if column is None:
+        raise DataError(f"funding_rate needs a 'funding_rate' column, got columns {list(frame.columns)}.")
+    tf_f = _infer_timeframe_ns(f_dates, 3600 * 10**9)
+    return _asof(f_dates + tf_f, _numeric(frame, column, "funding_rate"), close_ns,
+                 timeframe_to_ns(max_staleness, key="funding_max_staleness"))
+
+
+def funding_at_close(dates, funding_rate, *, timeframe: str, max_staleness: str, pair: str = "") -> np.ndarray:
+    """Funding rate known at each candle's close (fraction per 8h), float64, one per date.
+
+    The same rule (and cleaning) ``align`` applies for the engine: candle t (open d_t) is
+    known at d_t + ``timeframe``; it gets the latest finite ``funding_rate`` row with
+    D + tf_f <= that close, NaN if none or older than ``max_staleness`` (e.g. ``"12h"``).
+    ``dates`` are the candles' UTC open times; ``funding_rate`` is freqtrade's
+    ``date, funding_rate`` frame (legacy files: the rate in ``open``) or None.
+    """
+    dates_ns = _dates_ns(dates, "ohlcv") if len(dates) else np.zeros(0, np.int64)
+    close_ns = dates_ns + timeframe_to_ns(timeframe)
+    return _funding_asof(_aux_frame(funding_rate, "funding_rate", pair), close_ns, max_staleness)
+
+
 def prepare(
     ohlcv, *, open_interest=None, funding_rate=None, mark=None, pair="BTC/USDT:USDT", timeframe="5m",
     config=None, tiers=None,
@@ -195,16 +223,8 @@ def align(
             raise DataError("open_interest needs 'open_interest_value' (quote) or 'open_interest_amount' (base); "
                             f"got columns {list(frame.columns)}.")
 
-    funding = np.full(n, np.nan)
     fr = _aux_frame(funding_rate, "funding_rate", pair)
-    if fr is not None:
-        frame, f_dates = fr
-        column = "funding_rate" if "funding_rate" in frame.columns else "open" if "open" in frame.columns else None
-        if column is None:
-            raise DataError(f"funding_rate needs a 'funding_rate' column, got columns {list(frame.columns)}.")
-        tf_f = _infer_timeframe_ns(f_dates, 3600 * 10**9)
-        funding = _asof(f_dates + tf_f, _numeric(frame, column, "funding_rate"), close_ns,
-                        timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness"))
+    funding = _funding_asof(fr, close_ns, cfg.funding_max_staleness)
 
     mark_low = np.full(n, np.nan)
     mark_high = np.full(n, np.nan)
