@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from freqtrade.enums import RunMode
 
-import liqrisk.adapter.mixin as mixin_module
+import liqrisk.adapter.report as report_module
 from tests.adapter.test_mixin import CONFIG, PAIR, WithMixin, feature_frame
 
 OTHER = "ETH/USDT:USDT"
@@ -36,7 +36,7 @@ class FakeDP:
 def clock(monkeypatch):
     """A controllable time.monotonic for the cooldown (seconds)."""
     now = [1000.0]
-    monkeypatch.setattr(mixin_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(report_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     return now
 
 
@@ -136,7 +136,7 @@ def test_dry_run_steps_features_incrementally():
     for end in range(size, size + 6):
         frame = m["ohlcv"].iloc[end - size:end].reset_index(drop=True)
         out = strat.liqrisk_populate(frame, {"pair": PAIR})
-    stepper = strat._liq_live[PAIR]
+    stepper = strat._liq_columns.live[PAIR]
     assert stepper.full_runs == 1 and stepper.steps == 5
     want = compute_features(frame, pair=PAIR, timeframe=strat.timeframe, config=strat._liq_cfg)
     pd.testing.assert_frame_equal(out[want.columns].iloc[-1:], want.iloc[-1:], rtol=1e-9)

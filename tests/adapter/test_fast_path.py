@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liqrisk.adapter.mixin import _RuleInputs
+from liqrisk.adapter import layers
+from liqrisk.adapter.rule_inputs import RuleInputs
 from tests.adapter.test_mixin import PAIR, T0, OwnHooks, WithMixin, feature_frame, make, trade
 
 
@@ -66,10 +67,10 @@ def both_paths(cls, frame, tr, when, rate, after_fill, own_stop=None):
                   after_fill=after_fill)
         if full:
             own = strat.own_stop if cls is OwnHooks else None
-            value = strat._liq_stop_full(own, PAIR, tr, when, rate, after_fill)
+            value = layers.stop_full(strat, own, PAIR, tr, when, rate, after_fill)
         else:
             value = strat.custom_stoploss(**kw)
-        out.append((value, strat.liqrisk_summary(), dict(strat._liq_stop_rule)))
+        out.append((value, strat.liqrisk_summary(), dict(strat._liq_counters.stop_rule)))
     return out
 
 
@@ -148,7 +149,7 @@ def test_row_lookup_matches_searchsorted():
     # Rows half a timeframe apart, then regular ones with gaps.
     half_steps = np.concatenate([np.ones(40, np.int64), rng.choice([2, 2, 2, 4, 10], 400)])
     closes = np.cumsum(half_steps).astype(np.int64) * (tf // 2) + 1_700_000_000 * 10**9
-    inputs = _RuleInputs(closes, np.zeros((len(closes), 13)), tf)
+    inputs = RuleInputs(closes, np.zeros((len(closes), 13)), tf, "1d")
     probes = np.concatenate([closes, closes - 1, closes + 1, closes + tf // 2,
                              [closes[0] - tf, closes[-1] + 2 * tf, closes[-1] + 4 * tf]])
     for t in probes.tolist():

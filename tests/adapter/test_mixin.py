@@ -276,3 +276,26 @@ def test_bad_window_is_a_config_error(window):
 
     with pytest.raises(ValueError, match="liqrisk_window"):
         Bad(dict(CONFIG))
+
+
+def test_stop_exit_with_an_unreadable_database_warns_once(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from freqtrade.enums import RunMode
+    from sqlalchemy.exc import OperationalError
+
+    class NoDB(SimpleNamespace):
+        def get_custom_data(self, key, default=None):
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    strat = make()
+    strat.dp = SimpleNamespace(runmode=RunMode.LIVE)  # custom data is read in dry-run/live only
+    tr = NoDB(id=7, pair=PAIR)
+    with caplog.at_level(logging.WARNING, logger="liqrisk.adapter"):
+        for _ in range(2):
+            assert strat.confirm_trade_exit(pair=PAIR, trade=tr, order_type="limit", amount=1.0, rate=98.5,
+                                            time_in_force="GTC", exit_reason="stop_loss", current_time=T0)
+    warned = [r.getMessage() for r in caplog.records if "stop rule" in r.getMessage()]
+    assert len(warned) == 1 and PAIR in warned[0] and "database is locked" in warned[0]
+    assert strat.liqrisk_summary()["stop_exits_total"] == 2 and strat.liqrisk_summary()["stop_exit"] == {}
