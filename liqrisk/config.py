@@ -17,42 +17,52 @@ from liqrisk.errors import ConfigError
 
 @dataclass(frozen=True)
 class LiqConfig:
+    """Every free choice of the model. The defaults of the fitted keys (leverage and entry
+    mix, split, funding, half-lives, turnover and the same-candle terms) are the set
+    ``liqrisk calibrate`` fitted on real liquidations, daily and intraday together; the
+    record of that fit, with its fit / test figures, is ``liqrisk/calibrated.json``."""
+
     #: Look-back windows with a hard cut-off: features at candle t use candles
     #: in (t − window, t] only. Freqtrade-style durations.
     windows: tuple[str, ...] = ("12h", "1d", "1w")
     #: Leverage tiers (ratios) that new notional is spread over.
     leverage_tiers: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
     #: Share of new notional per leverage tier; normalised to sum to 1.
-    leverage_weights: tuple[float, ...] = (0.30, 0.30, 0.20, 0.12, 0.08)
+    leverage_weights: tuple[float, ...] = (0.5405, 0.2703, 0.1081, 0.0541, 0.027)  # ∝ 1/L: equal margin
     #: Optional per-tier half-life (durations, or None for no decay), e.g. high-leverage
     #: traders close sooner. One value for all tiers, or one per tier.
-    tier_half_life: tuple[str | None, ...] | str | None = None
+    tier_half_life: tuple[str | None, ...] | str | None = ("240h", "120h", "48h", "24h", "12h")
     #: Share of new notional entered at the candle's close, high and low.
-    entry_weights: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    entry_weights: tuple[float, float, float] = (0.25, 0.375, 0.375)
     #: How strongly candle shape moves the long/short split, 0..1. At 1 a full-range
     #: bullish marubozu puts 100% of new OI on the long side (before clipping).
-    split_sensitivity: float = 0.5
+    split_sensitivity: float = 0.25
     #: Funding tilt: f_long += funding_weight·clip((rate − funding_neutral)/funding_scale, −1, 1).
-    funding_weight: float = 0.1
+    funding_weight: float = 0.2
     #: Funding rate (fraction per 8h) at which longs and shorts are balanced: Binance's
     #: interest component, 0.01%.
     funding_neutral: float = 0.0001
     funding_scale: float = 0.0005
     #: Share of each side's new notional that is leveraged and liquidatable (0..1].
-    liquidatable_share: float = 1.0
+    liquidatable_share: float = 0.1519
     #: Share of open interest closed and re-opened per day (fraction per day). Net OI
     #: change hides it; with it, each candle also closes this share of every level and
     #: seeds it anew at the candle's prices. Scaled by the candle's length; 0 = off.
-    turnover_per_day: float = 0.0
+    turnover_per_day: float = 0.3
     #: Same-candle liquidations: share of open interest re-opened per day (fraction per
     #: day) whose entry is the candle's open and whose liquidation the same candle's wick
     #: can reach. Net OI change misses this turnover, and levels seeded during a candle
     #: are only consumable from the next one. Scaled by the candle's length; 0 = off.
-    intra_turnover: float = 0.0
+    intra_turnover: float = 0.1
     #: Spread of the same-candle liquidation distances: each tier's exact distance d_k is
     #: spread log-uniformly over [d_k / s, d_k · s] (the leverage and entries around a
     #: tier vary). 1 = exactly the tier distances (a step in the wick).
     intra_spread: float = 3.0
+    #: Same-candle notional from OI's own range within the candle (fraction of OI high −
+    #: low; needs ``open_interest_high`` / ``open_interest_low`` at the candles' timeframe):
+    #: the same-candle term re-opens ``intra_oi_range · (OI_high − OI_low)`` on top of
+    #: ``intra_turnover``, capped at the OI at the open. 0 = off.
+    intra_oi_range: float = 4.0
     #: Without OI: new notional per candle = volume_proxy_share × volume × close (quote).
     volume_proxy_share: float = 0.02
     #: Representative position size (quote) that picks the maintenance-margin bracket.
@@ -182,6 +192,7 @@ def _validate(cfg: LiqConfig) -> None:
     _finite("intra_turnover", cfg.intra_turnover, low=0.0, high=100.0)
     _finite("turnover_per_day", cfg.turnover_per_day, low=0.0, high=100.0)
     _finite("intra_spread", cfg.intra_spread, low=1.0, high=100.0)
+    _finite("intra_oi_range", cfg.intra_oi_range, low=0.0, high=100.0)
     _finite("position_notional_usd", cfg.position_notional_usd, low=0.0, low_open=True)
     _finite("bucket_width", cfg.bucket_width, low=1e-5, high=0.1)
     _finite("cluster_threshold", cfg.cluster_threshold, low=0.0, high=1.0, low_open=True)

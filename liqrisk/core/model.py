@@ -63,6 +63,8 @@ class AlignedCandles:
     consume_high: np.ndarray
     taker_buy_share: np.ndarray  # taker buy volume / volume, NaN if not given
     timeframe_ns: int = 0  # candle length; 0 = unknown (no same-candle term)
+    oi_high_usd: np.ndarray | None = None  # OI's high within the candle (quote), known at its close; NaN = unknown
+    oi_low_usd: np.ndarray | None = None
 
 
 @dataclass
@@ -201,6 +203,13 @@ def oi_flow(candles: AlignedCandles, cfg: LiqConfig, valid: np.ndarray):
     return new_usd, close_frac, (~have_oi).astype(np.int8)
 
 
+def oi_range(candles: AlignedCandles) -> np.ndarray:
+    """OI high − low within each candle (quote), NaN where unknown."""
+    if candles.oi_high_usd is None or candles.oi_low_usd is None:
+        return np.full(len(candles.open), np.nan)
+    return np.clip(candles.oi_high_usd - candles.oi_low_usd, 0.0, None)
+
+
 def liquidated_share(move: np.ndarray, distance: np.ndarray, weights: np.ndarray, spread: float) -> np.ndarray:
     """Share of a side's positions liquidated by an adverse move from their entry.
 
@@ -227,8 +236,10 @@ def liquidated_share(move: np.ndarray, distance: np.ndarray, weights: np.ndarray
 def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """USD opened and liquidated within each candle, float64 [n, 2] (long, short).
 
-    ``intra_turnover · (timeframe / 1 day)`` of the OI at the candle's open is re-opened
-    at the open, half long and half short (every contract has both sides; which one is
+    ``intra_turnover · (timeframe / 1 day)`` of the OI at the candle's open, plus
+    ``intra_oi_range · (OI_high − OI_low)`` when OI's range within the candle is known
+    (capped at the OI at the open), is re-opened at the open, half long and half short
+    (every contract has both sides; which one is
     leveraged is unknown within the candle), times ``liquidatable_share``. Longs lose
     ``(open − low) / open`` before the close, shorts ``(high − open) / open`` (mark wicks
     when given); ``liquidated_share`` turns that move into the share liquidated, with the
@@ -238,12 +249,17 @@ def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray
     """
     n = len(candles.open)
     out = np.zeros((n, 2))
-    if cfg.intra_turnover <= 0.0 or candles.timeframe_ns <= 0 or n == 0:
+    if (cfg.intra_turnover <= 0.0 and cfg.intra_oi_range <= 0.0) or candles.timeframe_ns <= 0 or n == 0:
         return out
     per_candle = min(1.0, cfg.intra_turnover * candles.timeframe_ns / DAY_NS)
     oi0 = candles.oi_open_usd
     ok = valid & np.isfinite(oi0) & (oi0 > 0)
-    opened = np.where(ok, per_candle * cfg.liquidatable_share * 0.5 * np.where(ok, oi0, 0.0), 0.0)
+    reopened = per_candle * np.where(ok, oi0, 0.0)
+    if cfg.intra_oi_range > 0.0:
+        # OI's swing within t is notional opened and closed during t, on top of the base rate.
+        extra = cfg.intra_oi_range * np.nan_to_num(oi_range(candles), nan=0.0)
+        reopened = np.minimum(reopened + extra, np.where(ok, oi0, 0.0))
+    opened = np.where(ok, cfg.liquidatable_share * 0.5 * reopened, 0.0)
     o = np.where(ok, candles.open, 1.0)
     with np.errstate(invalid="ignore"):
         down = np.clip((o - candles.consume_low) / o, 0.0, None)

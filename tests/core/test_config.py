@@ -21,6 +21,7 @@ from liqrisk.core.synthetic import random_market
         ({"liquidatable_share": float("nan")}, "liquidatable_share"),
         ({"intra_turnover": -0.1}, "intra_turnover"),
         ({"intra_spread": 0.5}, "intra_spread"),
+        ({"intra_oi_range": -1}, "intra_oi_range"),
         ({"turnover_per_day": float("inf")}, "turnover_per_day"),
         ({"funding_max_staleness": "soon"}, "funding_max_staleness"),
         ({"leverag_tiers": [5]}, "leverag_tiers"),
@@ -49,3 +50,16 @@ def test_required_startup_candles():
     # 1w of 5m candles (2016) + 12h funding staleness (144) + 2.
     assert required_startup_candles(None, "5m") == 2016 + 144 + 2
     assert required_startup_candles({"windows": ["12h"], "funding_max_staleness": "1h"}, "1h") == 12 + 3 + 2
+
+
+def test_defaults_are_the_fitted_record():
+    # LiqConfig()'s defaults are the real-data fit; calibrated.json is its record. If one
+    # changes without the other, the README's real-data figures no longer describe the defaults.
+    import json
+    from pathlib import Path
+
+    import liqrisk
+
+    record = json.loads((Path(liqrisk.__file__).parent / "calibrated.json").read_text())
+    assert LiqConfig() == LiqConfig.from_mapping(record["config"])
+    assert record["test_beats_baseline"].startswith("22 of 22")
