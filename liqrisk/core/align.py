@@ -202,6 +202,8 @@ def align(
 
     oi_open = np.full(n, np.nan)
     oi_close = np.full(n, np.nan)
+    oi_high = np.full(n, np.nan)
+    oi_low = np.full(n, np.nan)
     oi = _aux_frame(open_interest, "open_interest", pair)
     if oi is not None:
         frame, oi_dates = oi
@@ -219,6 +221,11 @@ def align(
             fill = ~(np.isfinite(oi_open) & np.isfinite(oi_close)) & np.isfinite(at_open) & np.isfinite(at_close)
             oi_open = np.where(fill, at_open, oi_open)
             oi_close = np.where(fill, at_close, oi_close)
+        if {"open_interest_high", "open_interest_low"} <= set(frame.columns) and tf_oi == tf_ns:
+            # OI's range within the row's own candle (quote), known at that candle's close:
+            # only the row that closes exactly at t's close belongs to t.
+            oi_high = _asof(avail, _numeric(frame, "open_interest_high", "open_interest"), close_ns, 0)
+            oi_low = _asof(avail, _numeric(frame, "open_interest_low", "open_interest"), close_ns, 0)
         if not {"open_interest_value", "open_interest_amount"} & set(frame.columns):
             raise DataError("open_interest needs 'open_interest_value' (quote) or 'open_interest_amount' (base); "
                             f"got columns {list(frame.columns)}.")
@@ -246,5 +253,6 @@ def align(
         dates_ns=dates, open=cols["open"], high=cols["high"], low=cols["low"], close=cols["close"],
         volume=volume, oi_open_usd=oi_open, oi_close_usd=oi_close, funding=funding,
         consume_low=mark_low, consume_high=mark_high, taker_buy_share=taker, timeframe_ns=tf_ns,
+        oi_high_usd=oi_high, oi_low_usd=oi_low,
     )
     return candles, oi is not None, fr is not None
