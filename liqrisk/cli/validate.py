@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="freqtrade config file (its datadir, optional 'liqrisk' model section)")
     parser.add_argument("--datadir", default=None, help="freqtrade data folder (overrides the config's)")
     parser.add_argument("--pair", "-p", required=True, help="futures pair, e.g. BTC/USDT:USDT")
-    parser.add_argument("--timeframe", "-t", default="5m", help="candle timeframe (default: %(default)s)")
+    parser.add_argument("--timeframe", "-t", default=None,
+                        help="candle timeframe (default: 5m; with --csv, the file's own spacing)")
     parser.add_argument("--timerange", default=None,
                         help="freqtrade timerange to score, e.g. 20250101-20250201; one window of history before "
                              "it is loaded as warm-up (default: all data)")
@@ -27,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="actual liquidations (.csv/.feather/.parquet/.json): per candle 'date, long_usd, "
                              "short_usd' or per event 'date, side, usd'; default: the simulator's "
                              "<datadir>/liqrisk_truth/liquidations.parquet")
+    parser.add_argument("--csv", default=None, metavar="FILE",
+                        help="score one per-candle CSV instead of a datadir: OHLCV, open interest and actual "
+                             "liquidations in one file (USD or coin columns; see liqrisk.tools.validate.candle_csv)")
+    parser.add_argument("--columns", nargs="+", default=None, metavar="FIELD=COLUMN[:UNIT]",
+                        help="with --csv: name columns the file's headers do not give, e.g. oi=oi_binance_usd "
+                             "long=long_liq_coin:coin")
     parser.add_argument("--window", "-w", default=None,
                         help="window whose liq_*_est_usd_<w> is scored (default: the longest configured)")
     parser.add_argument("--model-config", default=None, metavar="FILE",
@@ -72,6 +79,11 @@ def start(args: argparse.Namespace) -> int:
     from liqrisk.tools.validate.actuals import read_actuals
     from liqrisk.tools.validate.scoring import pick_window, validate_frames
 
+    if args.csv:
+        return _start_csv(args)
+    if args.columns:
+        return _fail("--columns goes with --csv.")
+    args.timeframe = args.timeframe or "5m"
     try:
         config = _model_config(args)
         window = pick_window(config, args.timeframe, args.window)
@@ -123,6 +135,43 @@ def start(args: argparse.Namespace) -> int:
             print(f"plot written to {args.plot}")
     except OSError as e:
         return _fail(f"cannot write output: {e.strerror or e}")
+    return 0
+
+
+def _start_csv(args: argparse.Namespace) -> int:
+    """``--csv FILE``: OHLCV, OI and actual liquidations from one per-candle file."""
+    import pandas as pd
+
+    from liqrisk.errors import LiqriskError
+    from liqrisk.tools.validate.candle_csv import parse_column_map, read_candle_csv
+    from liqrisk.tools.validate.scoring import pick_window, validate_frames
+
+    if args.liquidations or args.ceiling is not None or args.datadir:
+        return _fail("--csv holds the candles and the liquidations: drop --liquidations, --ceiling and --datadir.")
+    try:
+        config = _model_config(args)
+        f = read_candle_csv(args.csv, columns=parse_column_map(args.columns))
+        if args.timeframe and args.timeframe != f.timeframe:
+            return _fail(f"--timeframe {args.timeframe}: the candles in {args.csv} are {f.timeframe} apart.")
+        window = pick_window(config, f.timeframe, args.window)
+        start_ts = None
+        if args.timerange:
+            from freqtrade.configuration import TimeRange
+
+            tr = TimeRange.parse_timerange(args.timerange)
+            start_ts = pd.Timestamp(tr.startts, unit="s", tz="UTC") if tr.starttype else None
+        result = validate_frames(f.ohlcv, f.actual, open_interest=f.open_interest, pair=args.pair,
+                                 timeframe=f.timeframe, config={**config, "windows": [window]}, window=window,
+                                 start=start_ts)
+    except LiqriskError as e:
+        return _fail(str(e))
+    print(result.table())
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+        except OSError as e:
+            return _fail(f"--json {args.json}: {e.strerror or e}")
+        print(f"figures written to {args.json}")
     return 0
 
 

@@ -66,3 +66,29 @@ def test_clear_errors(tmp_path):
         read_candle_csv(tmp_path / "empty.csv")
     with pytest.raises(ConfigError, match="unknown field"):
         parse_column_map(["price=close"])
+
+
+def test_cli_scores_a_candle_csv(tmp_path, capsys):
+    from liqrisk.cli import main
+
+    raw = _frame(n=24 * 20)
+    raw.to_csv(tmp_path / "x.csv", index=False)
+    out = tmp_path / "fig.json"
+    assert main(["validate", "--csv", str(tmp_path / "x.csv"), "--pair", "ETH/USDT:USDT", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ETH/USDT:USDT 1h  window 1w" in text and "baseline wick_oi" in text
+    import json
+
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["n_candles"] == 24 * 20 - 24 * 7  # the first window is warm-up
+
+
+def test_cli_csv_flag_clashes_exit_2(tmp_path, capsys):
+    from liqrisk.cli import main
+
+    _frame().to_csv(tmp_path / "x.csv", index=False)
+    assert main(["validate", "--csv", str(tmp_path / "x.csv"), "--pair", "X/USDT:USDT", "--timeframe", "5m"]) == 2
+    assert "are 1h apart" in capsys.readouterr().err
+    assert main(["validate", "--csv", str(tmp_path / "x.csv"), "--pair", "X/USDT:USDT", "--ceiling", "4"]) == 2
+    assert main(["validate", "--pair", "X/USDT:USDT", "--columns", "oi=x"]) == 2
+    assert "--columns goes with --csv" in capsys.readouterr().err
