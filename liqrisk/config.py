@@ -29,9 +29,13 @@ class LiqConfig:
     leverage_tiers: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
     #: Share of new notional per leverage tier; normalised to sum to 1.
     leverage_weights: tuple[float, ...] = (0.5405, 0.2703, 0.1081, 0.0541, 0.027)  # ∝ 1/L: equal margin
-    #: Optional per-tier half-life (durations, or None for no decay), e.g. high-leverage
-    #: traders close sooner. One value for all tiers, or one per tier.
-    tier_half_life: tuple[str | None, ...] | str | None = ("240h", "120h", "48h", "24h", "12h")
+    #: Half-life of a 10x level (a duration, or None for no decay); tier L decays with
+    #: half-life ``half_life_10x · 10 / L`` (higher leverage is held shorter). Used when
+    #: ``tier_half_life`` is not given, so it follows any ``leverage_tiers``.
+    half_life_10x: str | None = "120h"
+    #: Explicit per-tier half-lives (durations, or None for no decay): one value for all
+    #: tiers, or one per tier. Overrides ``half_life_10x``.
+    tier_half_life: tuple[str | None, ...] | str | None = None
     #: Share of new notional entered at the candle's close, high and low.
     entry_weights: tuple[float, float, float] = (0.25, 0.375, 0.375)
     #: How strongly candle shape moves the long/short split, 0..1. At 1 a full-range
@@ -131,6 +135,9 @@ class LiqConfig:
     def half_life_ns(self) -> tuple[float, ...]:
         """Per-tier half-life in ns; ``inf`` means no decay."""
         hl = self.tier_half_life
+        if hl is None and self.half_life_10x is not None:
+            ten = float(timeframe_to_ns(self.half_life_10x, key="half_life_10x"))
+            return tuple(ten * 10.0 / float(lev) for lev in self.leverage_tiers)
         if hl is None or isinstance(hl, str):
             hl = (hl,) * len(self.leverage_tiers)
         return tuple(

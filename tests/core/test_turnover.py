@@ -61,7 +61,8 @@ def _two_days(low_move=0.10, high_move=0.0, oi=1e6):
     return ohlcv, oi_frame
 
 
-CFG = {"windows": ["1w"], "leverage_tiers": [10.0], "leverage_weights": [1.0], "intra_spread": 1.0, "use_mark": False}
+CFG = {"windows": ["1w"], "leverage_tiers": [10.0], "leverage_weights": [1.0], "intra_spread": 1.0, "use_mark": False,
+       "intra_turnover": 0.0, "intra_oi_range": 0.0, "turnover_per_day": 0.0, "half_life_10x": None, "liquidatable_share": 1.0}
 
 
 def test_hand_example_daily_candle():
@@ -88,7 +89,7 @@ def test_scaled_by_candle_length_and_liquidatable_share():
     assert hourly["liq_short_est_usd_1w"].iloc[1] == pytest.approx(day["liq_short_est_usd_1w"].iloc[1] / 24, rel=1e-12)
 
 
-def test_off_by_default_and_without_oi():
+def test_off_at_zero_and_without_oi():
     ohlcv, oi = _two_days(low_move=0.10)
     off = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config=CFG)
     assert off["liq_long_est_usd_1w"].iloc[1] == 0.0
@@ -112,7 +113,7 @@ def test_turnover_reseeds_at_flat_open_interest():
     np.testing.assert_allclose(inputs.seed_usd[known].sum(axis=1), 0.25 / 24 * 1e6 * 0.5, rtol=1e-12)
     np.testing.assert_allclose(inputs.close_frac[known], 0.25 / 24, rtol=1e-12)
     # Without turnover the flat OI seeds nothing.
-    quiet, *_ = prepare(ohlcv, open_interest=oi, pair=PAIR, timeframe="1h", config={"windows": ["1d"]})
+    quiet, *_ = prepare(ohlcv, open_interest=oi, pair=PAIR, timeframe="1h", config={"windows": ["1d"], "turnover_per_day": 0.0})
     assert quiet.seed_usd[known].sum() == 0.0
     # The book then holds the churned share of recent entries: outstanding USD is conserved.
     res = run_engine(ohlcv, open_interest=oi, pair=PAIR, timeframe="1h", config=cfg)

@@ -65,15 +65,13 @@ class Params:
         w = np.asarray(tiers, dtype=float) ** -self.lev_alpha
         w = w / w.sum()
         c = self.close_share
-        hl = None
-        if self.half_life_days is not None:
-            hl = [f"{max(1, round(self.half_life_days * 24 * 10 / lev))}h" for lev in tiers]
+        hl = None if self.half_life_days is None else f"{round(self.half_life_days * 24)}h"
         return {
             "windows": ["12h", "1d", self.window], "leverage_tiers": [float(x) for x in tiers],
             "leverage_weights": [round(float(x), 4) for x in w],
             "entry_weights": [round(c, 4), round((1 - c) / 2, 4), round((1 - c) / 2, 4)],
             "split_sensitivity": self.split_sensitivity, "funding_weight": self.funding_weight,
-            "tier_half_life": hl, "intra_turnover": self.intra_turnover, "intra_spread": self.intra_spread,
+            "half_life_10x": hl, "tier_half_life": None, "intra_turnover": self.intra_turnover, "intra_spread": self.intra_spread,
             "intra_oi_range": self.intra_oi_range, "turnover_per_day": self.turnover_per_day,
             "liquidatable_share": self.liquidatable_share,
         }
