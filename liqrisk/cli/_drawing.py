@@ -27,6 +27,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, default: str, forma
 def run_drawing(command: str, what: str, args: argparse.Namespace, draw: Callable, **kwargs) -> int:
     """Call ``draw(args.out, ..., progress=...)`` with a progress bar; a LiqriskError
     becomes one line on stderr and exit code 2."""
+    import matplotlib  # noqa: F401 - a missing [plot] extra fails here, before any data is loaded
+
     from liqrisk.errors import LiqriskError
     from liqrisk.tools.plot.progress import rich_progress
 
