@@ -171,11 +171,10 @@ def advance_nb(state, inputs, t_from, t_to, events, result):
     events of those candles (``kernels.consumption_events_nb``). The batch engine calls
     it once over all candles; ``liqrisk.core.live`` calls it for each appended candle.
     """
+    # Local names for the loop below (numba reads a named tuple's field at no cost).
     stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit = state
-    ref_bucket, level_bucket, seed_usd, intra_usd = inputs.ref_bucket, inputs.level_bucket, inputs.seed_usd, inputs.intra_usd
-    lv_side, lv_group, lv_share = inputs.lv_side, inputs.lv_group, inputs.lv_share
-    cross, expiry, post, pre = inputs.cross, inputs.expiry, inputs.post, inputs.pre
-    cluster_threshold, offset = inputs.cluster_threshold, inputs.offset
+    (ref_bucket, level_bucket, seed_usd, intra_usd, lv_side, lv_group, lv_share,
+     cross, expiry, post, pre, cluster_threshold, offset) = inputs
     ev_starts, ev_seed, ev_level = events
     out, conf, ledger, seeded = result
     n, n_levels = level_bucket.shape
