@@ -73,8 +73,12 @@ class LiqConfig:
     position_notional_usd: float = 2_000.0
     #: Price-bucket width of the cluster grid, as a fraction of price (log-spaced grid).
     bucket_width: float = 0.0025
-    #: A bucket is a cluster if its USD is at least this share of the side's strongest bucket.
-    cluster_threshold: float = 0.5
+    #: The *nearest* cluster is the closest bucket holding at least this share of the side's
+    #: strongest bucket. 0.1 because the fitted book's strongest buckets are the far
+    #: low-leverage levels (5x, about 19% away): at 0.5 the nearest cluster was that far
+    #: band, and no rule could see the leveraged clusters within a few percent of price.
+    #: Reading only: the estimate (``liq_*_est_usd``) does not depend on it.
+    cluster_threshold: float = 0.1
     #: OI older than this (after its own candle closed) counts as missing. None = 3 OI candles.
     oi_max_staleness: str | None = None
     #: Funding older than this counts as missing (funding settles every 8h on Binance).

@@ -74,7 +74,7 @@ class LiqRiskMixin:
     liqrisk_alert_cooldown_min: float = 60.0
 
     # -- hyperopt parameters ("liqrisk" space) --------------------------------------------
-    liqrisk_min_share = DecimalParameter(0.01, 0.10, default=0.03, decimals=3, space=_SPACE)
+    liqrisk_min_share = DecimalParameter(0.005, 0.10, default=0.01, decimals=3, space=_SPACE)
     liqrisk_band = DecimalParameter(0.001, 0.010, default=0.004, decimals=4, space=_SPACE)
     liqrisk_veto_dist = DecimalParameter(0.0, 0.04, default=0.02, decimals=3, space=_SPACE)
     liqrisk_funding_veto = DecimalParameter(0.0001, 0.002, default=0.0003, decimals=4, space=_SPACE)

@@ -62,7 +62,7 @@ class RuleParams:
         nearest same-side cluster by this fraction of price.
     """
 
-    min_share: float = 0.03
+    min_share: float = 0.01
     band: float = 0.004
     veto_dist: float = 0.02
     funding_veto: float = 0.0003

@@ -59,7 +59,7 @@ def test_alert_when_close_to_a_large_cluster(clock):
 
 @pytest.mark.parametrize("frame_kw", [
     {"below": (98.5, 100.0)},   # 1.5% away: beyond liqrisk_alert_dist (1%)
-    {"below": (99.5, 20.0)},    # close, but 2% of the side: not large (min_share 3%)
+    {"below": (99.5, 5.0)},     # close, but 0.5% of the side: not large (min_share 1%)
     {},                         # no clusters at all
     {"below": (99.5, 100.0), "close": np.nan},  # no usable close
 ])

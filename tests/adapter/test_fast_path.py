@@ -110,7 +110,7 @@ def test_rule_params_follow_parameter_changes():
         p2 = strat.liqrisk_rule_params()
         assert (p2.min_share, p2.rsi_high) == (0.05, 80.0) and isinstance(p2.rsi_high, float)
     p3 = strat.liqrisk_rule_params()
-    assert p3 == p1 and p3.min_share == 0.03
+    assert p3 == p1 and p3.min_share == 0.01
 
 
 def test_stop_zones_follow_parameter_changes():

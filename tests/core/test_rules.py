@@ -15,7 +15,7 @@ from liqrisk.core import rules
 from liqrisk.core.liquidation import liquidation_price
 from liqrisk.core.rules import RuleParams, Snapshot
 
-P = RuleParams()  # min_share 0.03, band 0.4%, veto_dist 2%, stop_near 0.3%, buffer 0.3%
+P = RuleParams()  # min_share 0.01, band 0.4%, veto_dist 2%, stop_near 0.3%, buffer 0.3%
 
 
 def snap(close=100.0, below=(), above=(), long_out=1000.0, short_out=1000.0, funding=0.0001, rsi=50.0):
@@ -40,7 +40,7 @@ def test_short_vetoed_by_large_cluster_close_above():
 
 
 def test_no_veto_for_small_or_far_clusters():
-    assert rules.entry_veto(snap(below=[(98.5, 20.0)]), "long", P) is None  # 2% of outstanding < 3%
+    assert rules.entry_veto(snap(below=[(98.5, 5.0)]), "long", P) is None  # 0.5% of outstanding < 1%
     assert rules.entry_veto(snap(below=[(95.0, 500.0)]), "long", P) is None  # 5% away > veto_dist
     assert rules.entry_veto(snap(below=[(math.nan, 0.0)]), "long", P) is None  # no cluster
     assert rules.entry_veto(snap(below=[(98.5, 100.0)], long_out=0.0), "long", P) is None
