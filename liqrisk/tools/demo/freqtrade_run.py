@@ -192,17 +192,22 @@ def latest_backtest(result_dir: Path | str) -> Path:
     return path
 
 
-def read_backtest(path: Path | str) -> BacktestResult:
-    """Per-strategy trades, profit and drawdown from a freqtrade result (``.zip`` or ``.json``)."""
+def load_backtest_stats(path: Path | str) -> dict:
+    """The statistics JSON of a freqtrade result (``.zip`` or ``.json``), as freqtrade wrote it."""
     path = Path(path)
     try:
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as zf:
-                stats = json.loads(zf.read(path.with_suffix(".json").name))
-        else:
-            stats = json.loads(path.read_text(encoding="utf-8"))
+                return json.loads(zf.read(path.with_suffix(".json").name))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise OfflineError(f"cannot read backtest result {path}: {e}") from e
+
+
+def read_backtest(path: Path | str) -> BacktestResult:
+    """Per-strategy trades, profit and drawdown from a freqtrade result (``.zip`` or ``.json``)."""
+    path = Path(path)
+    stats = load_backtest_stats(path)
     out = BacktestResult(path)
     for name, s in stats.get("strategy", {}).items():
         out.strategies.append(StrategyResult(

@@ -22,10 +22,8 @@ freqtrade is imported inside the functions that write its files, so this module 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import pandas as pd
 
 from liqrisk.tools.demo.data import EXCHANGE
 from liqrisk.tools.demo.errors import OfflineError
+from liqrisk.tools.demo.freqtrade_run import load_backtest_stats
 
 #: freqtrade exit reasons that are a stop-loss hit.
 STOP_EXIT_REASONS = ("stop_loss", "trailing_stop_loss", "stoploss_on_exchange")
@@ -109,15 +108,7 @@ def read_trades(path: Path | str) -> dict[str, pd.DataFrame]:
     """Per strategy, the trades of a freqtrade result (``.zip`` or ``.json``): one row per
     trade with ``pair, is_short, open_date, close_date`` (UTC), ``exit_reason``, ``profit_ratio``,
     ``profit_abs``."""
-    path = Path(path)
-    try:
-        if path.suffix == ".zip":
-            with zipfile.ZipFile(path) as zf:
-                stats = json.loads(zf.read(path.with_suffix(".json").name))
-        else:
-            stats = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise OfflineError(f"cannot read backtest result {path}: {e}") from e
+    stats = load_backtest_stats(path)
     cols = ["pair", "is_short", "open_date", "close_date", "exit_reason", "profit_ratio", "profit_abs"]
     out = {}
     for name, s in stats.get("strategy", {}).items():
