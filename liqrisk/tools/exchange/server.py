@@ -16,6 +16,7 @@ from contextlib import suppress
 from aiohttp import web
 
 from liqrisk.tools.exchange import routes
+from liqrisk.tools.exchange.archive import ArchiveFaults, add_archive_routes
 from liqrisk.tools.exchange.binance_shapes import FAULT_5XX, BinanceError
 from liqrisk.tools.exchange.faults import RETRY_AFTER_S, FaultPlan
 from liqrisk.tools.exchange.source import MarketSource
@@ -160,8 +161,10 @@ async def _not_found(request: web.Request) -> web.Response:
     raise web.HTTPNotFound()
 
 
-def make_app(exchange: Exchange, faults: FaultPlan | None = None) -> web.Application:
-    """The aiohttp application answering Binance's public endpoints from ``exchange``."""
+def make_app(exchange: Exchange, faults: FaultPlan | None = None,
+             archive_faults: ArchiveFaults | None = None) -> web.Application:
+    """The aiohttp application answering Binance's public endpoints from ``exchange``, and the
+    public data archive's daily metrics files (``archive.py``; ``archive_faults``: bad days)."""
     app = web.Application(middlewares=[weight_header, injected_faults, binance_errors])
     app[EXCHANGE_KEY] = exchange
     if faults is not None:
@@ -169,6 +172,7 @@ def make_app(exchange: Exchange, faults: FaultPlan | None = None) -> web.Applica
     app[WEIGHT_KEY] = [0, 0]
     for path, fn in routes.ROUTES.items():
         app.router.add_get(path, _endpoint(fn), allow_head=False)
+    add_archive_routes(app, exchange, archive_faults)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
@@ -227,13 +231,15 @@ class ServerThread:
     """The server on a background thread: ``with ServerThread(source) as srv: srv.url``.
 
     ``port=0`` picks a free port. ``clock`` (epoch ms) replaces the real clock, for tests.
+    ``archive_faults``: days the metrics archive serves missing or corrupted.
     """
 
     def __init__(self, source: MarketSource, *, host: str = "127.0.0.1", port: int = 0,
-                 faults: FaultPlan | None = None, clock: Callable[[], int] | None = None):
+                 faults: FaultPlan | None = None, clock: Callable[[], int] | None = None,
+                 archive_faults: ArchiveFaults | None = None):
         check_loopback(host)
         self.exchange = Exchange(source, clock=clock)
-        self.app = make_app(self.exchange, faults)
+        self.app = make_app(self.exchange, faults, archive_faults)
         self.host, self.port = host, port
         self.url = ""
         self._loop = asyncio.new_event_loop()
