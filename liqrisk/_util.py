@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,7 @@ def timeframe_to_ns(timeframe: str, *, key: str = "timeframe") -> int:
 
 
 _warned: set[tuple] = set()
+_quiet = threading.local()
 
 
 def warn_once(key: tuple, message: str, *args) -> None:
@@ -39,10 +42,22 @@ def warn_once(key: tuple, message: str, *args) -> None:
     A bot calls the engine on every candle; repeating the same warning every five
     minutes buries it, so each distinct problem is logged once.
     """
-    if key in _warned:
+    if key in _warned or getattr(_quiet, "on", False):
         return
     _warned.add(key)
     logger.warning(message, *args)
+
+
+@contextmanager
+def quiet_warnings():
+    """Within the block (in this thread only), ``warn_once`` neither logs nor uses up its
+    keys: the kernel warm-up must not spend a real pair's one warning."""
+    before = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = before
 
 
 def reset_warnings() -> None:

@@ -101,13 +101,17 @@ def warm_up() -> None:
     in their one-chunk and parallel variants, on a tiny synthetic market.
 
     The first call of a numba kernel in a process costs about 0.5 s even from the cache.
-    A bot can pay it in a background thread while it loads its data.
+    A bot can pay it in a background thread while it loads its data. Its warnings are
+    muted (in its own thread only): the synthetic ``BTC/USDT:USDT`` candles must not use
+    up BTC's once-per-process warnings before the real data arrives.
     """
+    from liqrisk._util import quiet_warnings
     from liqrisk.core.align import prepare
     from liqrisk.core.synthetic import random_market
 
     m = random_market(64, seed=0)
-    inputs, _, _ = prepare(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
-                           mark=m["mark"])
+    with quiet_warnings():
+        inputs, _, _ = prepare(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
+                               mark=m["mark"])
     for chunks in (1, 2):
         run_fast(inputs, chunks=chunks)
