@@ -16,6 +16,9 @@ logger = logging.getLogger("liqrisk")
 
 _TF_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TF_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+#: The longest duration accepted anywhere (windows, staleness, half-lives): 100 years.
+#: Longer ones overflow int64 nanoseconds once added to a date (``'999999999999w'``).
+MAX_DURATION_NS = 36_500 * 86_400 * 1_000_000_000
 
 
 def timeframe_to_ns(timeframe: str, *, key: str = "timeframe") -> int:
@@ -29,7 +32,13 @@ def timeframe_to_ns(timeframe: str, *, key: str = "timeframe") -> int:
             f"{key}={timeframe!r} is not a duration; use a positive number and one of "
             "s, m, h, d, w (for example '5m', '12h', '1d', '1w')."
         )
-    return int(match.group(1)) * _TF_UNITS_S[match.group(2)] * 1_000_000_000
+    ns = int(match.group(1)) * _TF_UNITS_S[match.group(2)] * 1_000_000_000
+    if ns > MAX_DURATION_NS:
+        raise ConfigError(
+            f"{key}={timeframe!r} is longer than 100 years, which overflows nanosecond dates; "
+            "use at most '36500d' (for example '1w')."
+        )
+    return ns
 
 
 _warned: set[tuple] = set()

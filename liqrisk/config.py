@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 from liqrisk._util import timeframe_to_ns
 from liqrisk.errors import ConfigError
 
@@ -210,3 +212,6 @@ def _validate(cfg: LiqConfig) -> None:
     if cfg.oi_max_staleness is not None:
         timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness")
     timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness")
+    if not isinstance(cfg.use_mark, bool | np.bool_):
+        # "no" or "false" from a config file is truthy: it would silently mean True.
+        raise ConfigError(f"use_mark={cfg.use_mark!r} must be true or false (a boolean, not a string).")
