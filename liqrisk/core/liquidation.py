@@ -53,6 +53,12 @@ def liquidation_price(entry_price, leverage, *, side: str, maintenance_margin_ra
     ep = np.asarray(entry_price, dtype=np.float64)
     lev = np.asarray(leverage, dtype=np.float64)
     mmr = np.asarray(maintenance_margin_rate, dtype=np.float64)
+    if not np.all(np.isfinite(lev) & (lev > 0)):
+        # 1/0 would return -inf (long) or +inf (short) as if it were a price.
+        raise ConfigError(f"liquidation_price: leverage={leverage!r} must be a finite ratio > 0, e.g. 10 for 10x.")
+    if not np.all((mmr >= 0) & (mmr < 1)):
+        raise ConfigError(f"liquidation_price: maintenance_margin_rate={maintenance_margin_rate!r} must be a "
+                          "fraction in [0, 1), e.g. 0.004 for 0.4%.")
     cum_over_q = 0.0
     if np.any(np.asarray(cum) != 0):
         if notional is None:
