@@ -32,18 +32,48 @@ from liqrisk.errors import DataError
 OHLCV_REQUIRED = ("open", "high", "low", "close", "volume")
 
 
+#: Integer epoch dates: (upper bound of |value|, ns per unit). Dates since 1973 in
+#: seconds stay below 1e11 until the year 5138; in ms below 1e14, in µs below 1e17.
+_EPOCH_UNITS = ((1e11, 10**9, "seconds"), (1e14, 10**6, "milliseconds"), (1e17, 10**3, "microseconds"))
+
+
+def _epoch_ns(values, what: str) -> np.ndarray:
+    """Numeric epoch dates to int64 ns, the unit read from their magnitude.
+
+    pandas reads integers as nanoseconds, so millisecond epochs (ccxt's, 1.7e12)
+    became dates in January 1970 and silently misaligned OI and funding.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if series.isna().any():
+        raise DataError(f"{what}: 'date' has missing values; drop those rows.")
+    raw = series.to_numpy(dtype=np.float64 if series.dtype.kind == "f" else np.int64)
+    if not len(raw):
+        return np.zeros(0, np.int64)
+    top = float(np.max(np.abs(raw.astype(np.float64))))
+    factor, unit = next(((f, u) for bound, f, u in _EPOCH_UNITS if top < bound), (1, "nanoseconds"))
+    if not np.isfinite(top) or top * factor >= 9.2e18:
+        raise DataError(f"{what}: 'date' holds epoch {unit} up to {top:.6g}, past the year 2262; convert the "
+                        f"column with pd.to_datetime(df['date'], unit='s'|'ms'|'us'|'ns', utc=True).")
+    if raw.dtype.kind == "i":
+        return raw * factor  # exact: no float rounding of nanoseconds
+    return np.round(raw * factor).astype(np.int64)
+
+
 def _dates_ns(values, what: str) -> np.ndarray:
+    """UTC candle open times as int64 ns. Datetimes of any unit or zone, strings, or
+    numeric epochs (seconds, ms, µs or ns, told apart by magnitude: see ``_EPOCH_UNITS``)."""
     dtype = getattr(values, "dtype", None)
     if isinstance(dtype, pd.DatetimeTZDtype):  # freqtrade's own layout: no parsing, no index objects
         ns = values.to_numpy(dtype="datetime64[ns]")
         if np.isnat(ns).any():
             raise DataError(f"{what}: 'date' has missing values; drop those rows.")
         return ns.view(np.int64)
-    else:
-        try:
-            idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
-        except (TypeError, ValueError) as e:
-            raise DataError(f"{what}: 'date' cannot be parsed as datetimes ({e}).") from e
+    if dtype is not None and getattr(dtype, "kind", "O") in "iuf":
+        return _epoch_ns(values, what)
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{what}: 'date' cannot be parsed as datetimes ({e}).") from e
     if idx.hasnans:
         raise DataError(f"{what}: 'date' has missing values; drop those rows.")
     return idx.as_unit("ns").asi8
