@@ -29,9 +29,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 #: The keys LiqConfig() gave before they were fitted on real data (chosen on the simulator).
-OLD_DEFAULTS = {"leverage_weights": [0.30, 0.30, 0.20, 0.12, 0.08], "tier_half_life": None,
+OLD_DEFAULTS = {"leverage_weights": [0.30, 0.30, 0.20, 0.12, 0.08], "tier_half_life": None, "half_life_10x": None,
                 "entry_weights": [0.5, 0.25, 0.25], "split_sensitivity": 0.5, "funding_weight": 0.1,
-                "turnover_per_day": 0.0, "intra_turnover": 0.0, "intra_oi_range": 0.0, "liquidatable_share": 1.0}
+                "turnover_per_day": 0.0, "intra_turnover": 0.0, "intra_oi_range": 0.0, "intra_path": 0.0,
+                "liquidatable_share": 1.0, "cluster_threshold": 0.5}
 
 
 def main() -> int:

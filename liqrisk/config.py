@@ -50,7 +50,7 @@ class LiqConfig:
     funding_neutral: float = 0.0001
     funding_scale: float = 0.0005
     #: Share of each side's new notional that is leveraged and liquidatable (0..1].
-    liquidatable_share: float = 0.1519
+    liquidatable_share: float = 0.1515
     #: Share of open interest closed and re-opened per day (fraction per day). Net OI
     #: change hides it; with it, each candle also closes this share of every level and
     #: seeds it anew at the candle's prices. Scaled by the candle's length; 0 = off.
@@ -69,6 +69,13 @@ class LiqConfig:
     #: the same-candle term re-opens ``intra_oi_range · (OI_high − OI_low)`` on top of
     #: ``intra_turnover``, capped at the OI at the open. 0 = off.
     intra_oi_range: float = 4.0
+    #: Same-candle path: share (0..1) of the same-candle notional opened at the candle's
+    #: extreme against its side (shorts sold into the low, longs bought at the high)
+    #: instead of at the open. Its adverse move is the retrace to the close, (close − low)
+    #: / low for shorts and (high − close) / high for longs: a run-up (drawdown) the candle
+    #: itself proves, since the close comes after both the low and the high. The rest
+    #: stays at the open (open → high, open → low). Uses only candle t's own OHLC; 0 = off.
+    intra_path: float = 0.5
     #: Without OI: new notional per candle = volume_proxy_share × volume × close (quote).
     volume_proxy_share: float = 0.02
     #: Representative position size (quote) that picks the maintenance-margin bracket.
@@ -206,6 +213,7 @@ def _validate(cfg: LiqConfig) -> None:
     _finite("turnover_per_day", cfg.turnover_per_day, low=0.0, high=100.0)
     _finite("intra_spread", cfg.intra_spread, low=1.0, high=100.0)
     _finite("intra_oi_range", cfg.intra_oi_range, low=0.0, high=100.0)
+    _finite("intra_path", cfg.intra_path, low=0.0, high=1.0)
     _finite("position_notional_usd", cfg.position_notional_usd, low=0.0, low_open=True)
     _finite("bucket_width", cfg.bucket_width, low=1e-5, high=0.1)
     _finite("cluster_threshold", cfg.cluster_threshold, low=0.0, high=1.0, low_open=True)

@@ -244,6 +244,10 @@ def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray
     ``(open − low) / open`` before the close, shorts ``(high − open) / open`` (mark wicks
     when given); ``liquidated_share`` turns that move into the share liquidated, with the
     tiers' exact Binance distances ``1 − factor[0, k]`` and ``factor[1, k] − 1``.
+    A share ``intra_path`` of that notional is instead opened at the candle's extreme
+    against its side (shorts at the low, longs at the high); its adverse move is the
+    retrace to the close, ``(close − low) / low`` (shorts) and ``(high − close) / high``
+    (longs), which the candle proves happened after that extreme.
     Zero where OI at the open is unknown (the volume proxy has no OI level) or the
     candle is broken. Uses only candle t's own values.
     """
@@ -267,6 +271,19 @@ def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray
     weights = np.asarray(cfg.normalized_leverage_weights)
     out[:, 0] = opened * liquidated_share(np.where(ok, down, 0.0), 1.0 - factor[0], weights, cfg.intra_spread)
     out[:, 1] = opened * liquidated_share(np.where(ok, up, 0.0), factor[1] - 1.0, weights, cfg.intra_spread)
+    p = cfg.intra_path
+    if p > 0.0:
+        # Entered at the extreme against the side, liquidated by the retrace to the close.
+        c = np.where(ok, candles.close, 1.0)
+        hi = np.where(ok, candles.consume_high, 1.0)
+        lo = np.where(ok, candles.consume_low, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            back_long = np.clip((hi - c) / hi, 0.0, None)
+            back_short = np.clip((c - lo) / lo, 0.0, None)
+        out[:, 0] = (1.0 - p) * out[:, 0] + p * opened * liquidated_share(
+            np.where(ok, back_long, 0.0), 1.0 - factor[0], weights, cfg.intra_spread)
+        out[:, 1] = (1.0 - p) * out[:, 1] + p * opened * liquidated_share(
+            np.where(ok, back_short, 0.0), factor[1] - 1.0, weights, cfg.intra_spread)
     return out
 
 

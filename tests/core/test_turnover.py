@@ -62,7 +62,8 @@ def _two_days(low_move=0.10, high_move=0.0, oi=1e6):
 
 
 CFG = {"windows": ["1w"], "leverage_tiers": [10.0], "leverage_weights": [1.0], "intra_spread": 1.0, "use_mark": False,
-       "intra_turnover": 0.0, "intra_oi_range": 0.0, "turnover_per_day": 0.0, "half_life_10x": None, "liquidatable_share": 1.0}
+       "intra_turnover": 0.0, "intra_oi_range": 0.0, "intra_path": 0.0, "turnover_per_day": 0.0, "half_life_10x": None,
+       "liquidatable_share": 1.0}
 
 
 def test_hand_example_daily_candle():
@@ -120,3 +121,20 @@ def test_turnover_reseeds_at_flat_open_interest():
     led = res.ledger
     flows = led["consumed_1d"] + led["expired_1d"] + led["closed_1d"] + led["decayed_1d"]
     np.testing.assert_allclose(led["seeded_1d"].cumsum(), (flows.cumsum() + led["outstanding_1d"]), rtol=1e-9)
+
+
+def test_hand_example_path_retrace():
+    # intra_path 0.5: half of the 0.25e6 re-opened per side is entered at the open, half at
+    # the extreme against its side. A 10% dip that closes back at the open liquidates the
+    # open-entered 10x longs (9.64% away) and the shorts sold at the low, whose retrace to
+    # the close is 100/90 − 1 = 11.1%; the longs bought at the high (= close) see no move.
+    ohlcv, oi = _two_days(low_move=0.10)
+    cfg = {**CFG, "intra_turnover": 0.5, "intra_path": 0.5}
+    f = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config=cfg)
+    assert f["liq_long_est_usd_1w"].iloc[1] == pytest.approx(0.5 * 0.25e6, rel=1e-12)
+    assert f["liq_short_est_usd_1w"].iloc[1] == pytest.approx(0.5 * 0.25e6, rel=1e-12)
+    # An 8% dip: neither the dip nor the 8.7% retrace reaches a 10x level.
+    ohlcv, oi = _two_days(low_move=0.08)
+    f = compute_features(ohlcv, open_interest=oi, pair=PAIR, timeframe="1d", config=cfg)
+    assert f["liq_long_est_usd_1w"].iloc[1] == 0.0
+    assert f["liq_short_est_usd_1w"].iloc[1] == 0.0

@@ -20,6 +20,9 @@ Parameters, kept few and physical (one shared set for every coin and timeframe):
 * ``intra_turnover``, ``intra_spread`` and ``intra_oi_range``: same-candle liquidations
   (OI re-opened per day, how widely each tier's distance is spread, and the multiple of
   OI's own high − low within the candle that is re-opened on top).
+* ``intra_path``: share of the same-candle notional opened at the candle's extreme
+  against its side (shorts at the low, longs at the high) and liquidated by the retrace
+  to the close, instead of opened at the open.
 * ``liquidatable_share``: ranks do not depend on it; it is set afterwards so that the
   estimate's total USD matches the actual total on the daily set's fit years (median
   over coins of Σactual / Σestimate, capped at 1).
@@ -57,6 +60,7 @@ class Params:
     intra_turnover: float = 0.0
     intra_spread: float = 3.0
     intra_oi_range: float = 0.0
+    intra_path: float = 0.0
     turnover_per_day: float = 0.0
     liquidatable_share: float = 1.0
 
@@ -72,7 +76,7 @@ class Params:
             "entry_weights": [round(c, 4), round((1 - c) / 2, 4), round((1 - c) / 2, 4)],
             "split_sensitivity": self.split_sensitivity, "funding_weight": self.funding_weight,
             "half_life_10x": hl, "tier_half_life": None, "intra_turnover": self.intra_turnover, "intra_spread": self.intra_spread,
-            "intra_oi_range": self.intra_oi_range, "turnover_per_day": self.turnover_per_day,
+            "intra_oi_range": self.intra_oi_range, "intra_path": self.intra_path, "turnover_per_day": self.turnover_per_day,
             "liquidatable_share": self.liquidatable_share,
         }
 
@@ -88,6 +92,7 @@ GRID: dict[str, tuple] = {
     "intra_turnover": (0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
     "intra_spread": (1.0, 2.0, 3.0, 5.0, 8.0),
     "intra_oi_range": (0.0, 1.0, 2.0, 4.0, 8.0, 16.0),
+    "intra_path": (0.0, 0.1, 0.25, 0.5, 0.75, 1.0),
     "turnover_per_day": (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
 }
 
