@@ -21,6 +21,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("map", "liqrisk.cli.map", "draw the liquidation map (bars per price, by leverage tier) at one moment"),
     ("validate", "liqrisk.cli.validate", "measure how well estimated liquidations track actual ones"),
     ("calibrate", "liqrisk.cli.calibrate", "fit the model's free parameters on real liquidation data"),
+    ("download-oi", "liqrisk.cli.download_oi", "download open-interest history (Binance's public data archive) into freqtrade's open_interest files"),
 ]
 
 EXIT_USAGE = 2
