@@ -19,6 +19,9 @@ _TF_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 #: The longest duration accepted anywhere (windows, staleness, half-lives): 100 years.
 #: Longer ones overflow int64 nanoseconds once added to a date (``'999999999999w'``).
 MAX_DURATION_NS = 36_500 * 86_400 * 1_000_000_000
+#: Candle timeframes freqtrade's exchanges offer (ccxt's ``timeframes``; the list the
+#: freqtrade docs give). Months have no fixed length, so ``'1M'`` is listed but refused.
+CANDLE_TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 
 
 def timeframe_to_ns(timeframe: str, *, key: str = "timeframe") -> int:
@@ -39,6 +42,21 @@ def timeframe_to_ns(timeframe: str, *, key: str = "timeframe") -> int:
             "use at most '36500d' (for example '1w')."
         )
     return ns
+
+
+def candle_timeframe_ns(timeframe: str) -> int:
+    """The length of one candle of freqtrade ``timeframe`` (for example ``'5m'``), in ns.
+
+    Only freqtrade's timeframes are accepted (``CANDLE_TIMEFRAMES``): a made-up one such
+    as ``'7m'`` is a typo, and the candle length decides what each row may know.
+    """
+    if timeframe == "1M":
+        raise ConfigError("timeframe='1M' (monthly candles) is not supported: months have no fixed length; "
+                          "use '1w' or shorter.")
+    if timeframe not in CANDLE_TIMEFRAMES:
+        raise ConfigError(f"timeframe={timeframe!r} is not a freqtrade timeframe; use one of "
+                          f"{', '.join(CANDLE_TIMEFRAMES[:-1])}.")
+    return timeframe_to_ns(timeframe)
 
 
 _warned: set[tuple] = set()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from liqrisk._util import timeframe_to_ns, warn_once
+from liqrisk._util import candle_timeframe_ns, timeframe_to_ns, warn_once
 from liqrisk.config import LiqConfig
 from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
 from liqrisk.core.tiers import tier_table
@@ -117,6 +117,32 @@ def _aux_frame(frame, what: str, pair: str) -> tuple[pd.DataFrame, np.ndarray] |
     return frame, dates
 
 
+def _duration(ns: int) -> str:
+    """``300_000_000_000`` → ``'5m'`` (the largest unit that divides it)."""
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if ns % (size * 10**9) == 0:
+            return f"{ns // (size * 10**9)}{unit}"
+    return f"{ns}ns"
+
+
+def check_timeframe(dates: np.ndarray, timeframe: str) -> int:
+    """The candle length of ``timeframe`` in ns, after checking the candles are spaced so.
+
+    A timeframe longer than the candles is lookahead: with 5m candles and ``"1h"``,
+    row t would use OI known up to 55 minutes after its close. The most common spacing
+    of ``dates`` decides (gaps are fine); fewer than two candles are not checked.
+    """
+    tf_ns = candle_timeframe_ns(timeframe)
+    if len(dates) > 1:
+        steps, counts = np.unique(np.diff(dates), return_counts=True)
+        if counts[steps == tf_ns].sum() < counts.max():
+            spacing = _duration(int(steps[np.argmax(counts)]))
+            raise DataError(f"ohlcv candles are {spacing} apart (the most common spacing) but timeframe={timeframe!r}; "
+                            f"pass timeframe={spacing!r}, the candles' own timeframe (a longer one reads data from "
+                            "after each candle's close).")
+    return tf_ns
+
+
 def _infer_timeframe_ns(dates: np.ndarray, default: int) -> int:
     if len(dates) < 2:
         return default
@@ -157,7 +183,7 @@ def funding_at_close(dates, funding_rate, *, timeframe: str, max_staleness: str,
     ``date, funding_rate`` frame (legacy files: the rate in ``open``) or None.
     """
     dates_ns = _dates_ns(dates, "ohlcv") if len(dates) else np.zeros(0, np.int64)
-    close_ns = dates_ns + timeframe_to_ns(timeframe)
+    close_ns = dates_ns + check_timeframe(dates_ns, timeframe)
     return _funding_asof(_aux_frame(funding_rate, "funding_rate", pair), close_ns, max_staleness)
 
 
@@ -168,6 +194,7 @@ def prepare(
     """Check inputs, align every series to candle closes and apply the model rules."""
     cfg = LiqConfig.from_mapping(config)
     dates, cols = candle_arrays(ohlcv)
+    check_timeframe(dates, timeframe)
     candles, have_oi, have_funding = align(
         dates, cols, cfg=cfg, timeframe=timeframe, pair=pair,
         open_interest=open_interest, funding_rate=funding_rate, mark=mark,
@@ -220,7 +247,7 @@ def align(
 
     :returns: (aligned candles, whether OI rows were given, whether funding rows were given).
     """
-    tf_ns = timeframe_to_ns(timeframe)
+    tf_ns = candle_timeframe_ns(timeframe)  # the spacing itself: ``check_timeframe`` on the whole frame
     n = len(dates)
     close_ns = dates + tf_ns
     volume = cols["volume"]

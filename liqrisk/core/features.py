@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from liqrisk._util import timeframe_to_ns
+from liqrisk._util import candle_timeframe_ns, timeframe_to_ns
 from liqrisk.config import LiqConfig
 from liqrisk.core.align import prepare
 from liqrisk.core.assemble import assemble_features, assemble_ledger
@@ -104,7 +104,7 @@ def required_startup_candles(config=None, timeframe: str = "5m") -> int:
     (freqtrade's recursive-analysis then shows 0% variance).
     """
     cfg = LiqConfig.from_mapping(config)
-    tf = timeframe_to_ns(timeframe)
+    tf = candle_timeframe_ns(timeframe)
     oi_stale = timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness") if cfg.oi_max_staleness else 3 * tf
     lookback = max(cfg.window_ns) + max(oi_stale, timeframe_to_ns(cfg.funding_max_staleness)) + 2 * tf
     return int(-(-lookback // tf))
