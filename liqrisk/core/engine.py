@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from liqrisk.core import kernels
-from liqrisk.core.kernels_engine import EngineInputs, RawResult, engine_nb
+from liqrisk.core.kernels_engine import EngineInputs, RawResult, run_chunk
 from liqrisk.core.model import ModelInputs
 
 
@@ -84,13 +84,15 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
     def run(chunk):
         begin, report, end = chunk
         rows = slice(begin, end)
+        # Row slices of [n, ...] arrays are contiguous; the [W|G, n] ones are copied so
+        # that every run passes the same array layouts (one compiled ``advance_nb``).
         chunk_inputs = EngineInputs(
             inputs.ref_bucket[rows], inputs.level_bucket[rows], inputs.seed_usd[rows], inputs.intra_usd[rows],
-            *tables, cross[rows], expiry[:, rows], post[:, rows], pre[:, rows],
+            *tables, cross[rows], *(np.ascontiguousarray(a[:, rows]) for a in (expiry, post, pre)),
             cluster_threshold=inputs.cluster_threshold, offset=begin,
         )
         chunk_result = RawResult(res.out[..., rows], res.conf[..., rows], res.ledger[..., rows], res.seeded[rows])
-        engine_nb(chunk_inputs, inputs.n_buckets, report - begin, chunk_result)
+        run_chunk(chunk_inputs, inputs.n_buckets, report - begin, chunk_result)
 
     _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], n_chunks)
     return res

@@ -128,7 +128,8 @@ def sparse_table_nb(values, n_log, use_max):
     past the end hold a partial block and are never read by ``first_crossing_nb``."""
     n = values.shape[0]
     table = np.empty((n_log, n))
-    table[0, :] = values
+    for i in range(n):  # a loop: ``table[0, :] = values`` compiles numba's broadcasting (about 2 s cold)
+        table[0, i] = values[i]
     for j in range(1, n_log):
         half = 1 << (j - 1)
         for i in range(n):
@@ -239,7 +240,7 @@ def dense_heatmap_nb(level_bin, level_bucket, seed_usd, tier_weight, entry_weigh
     """Outstanding USD per (side, candle, price bin) at the end of candles t0..t1−1,
     for one window. ``level_bin`` maps each level to a heatmap price bin (−1 = off grid).
 
-    Direct summation, level by level over its life: independent of ``engine_nb``'s
+    Direct summation, level by level over its life: independent of ``kernels_engine.advance_nb``'s
     rescaled histograms, so the tests can check one against the other.
     """
     n, n_levels = level_bucket.shape

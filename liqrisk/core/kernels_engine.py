@@ -4,12 +4,12 @@ Conventions as in ``liqrisk.core.kernels``. The state machine's arrays travel in
 named tuples (numba compiles attribute access on them to a plain field read):
 
 * ``EngineInputs``: what it reads, per candle and per level;
-* ``EngineState``: what it carries from one candle to the next (``new_state_nb``);
+* ``EngineState``: what it carries from one candle to the next (``new_state``);
 * ``RawResult``: what it writes, per candle.
 
-``engine_nb`` runs a whole range in one call (``liqrisk.core.engine``, in parallel time
-chunks); ``advance_nb`` moves a state on by some candles (``liqrisk.core.live`` calls it
-once per appended candle). Both are the same loop.
+``run_chunk`` runs a whole range (``liqrisk.core.engine``, in parallel time chunks);
+``advance_nb`` moves a state on by some candles (``liqrisk.core.live`` calls it once per
+appended candle). Both are the same loop: ``run_chunk`` calls ``advance_nb``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class EngineInputs(NamedTuple):
 
 
 class EngineState(NamedTuple):
-    """What the state machine carries from one candle to the next (``new_state_nb``).
+    """What the state machine carries from one candle to the next (``new_state``).
 
     Masses are in rescaled units: a level of USD m seeded at s is stored as
     ``m·unit[s, g]`` with ``unit[s, g] = exp(base[g] − post[g, s])``.
@@ -102,11 +102,12 @@ class EngineState(NamedTuple):
     unit: np.ndarray  # float64 [capacity, G], a seed candle's stored units per USD
 
 
-@jit
-def new_state_nb(n_win, n_groups, n_buckets, capacity):
-    """Empty ``EngineState``.
+def new_state(n_win, n_groups, n_buckets, capacity):
+    """Empty ``EngineState`` (plain NumPy: it runs once per run, from Python).
 
     ``capacity`` is the number of seed candles the arrays can hold (unit[s, g]).
+    Allocating these ten arrays inside numba compiled one ``np.zeros``/``np.full``
+    specialisation per shape and dtype, about 1.4 s of a cold start.
     """
     stored = np.zeros((n_win, 2, n_groups, n_buckets, 2))  # (compensated sum, compensation)
     cnt_g = np.zeros((n_win, 2, n_groups, n_buckets), dtype=np.int32)
@@ -122,8 +123,11 @@ def new_state_nb(n_win, n_groups, n_buckets, capacity):
     return EngineState(stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit)
 
 
-@jit
-def engine_nb(inputs, n_buckets, report_from, result):
+#: The name ``liqrisk.core.live`` imports (it was a numba kernel until the state moved to NumPy).
+new_state_nb = new_state
+
+
+def run_chunk(inputs, n_buckets, report_from, result):
     """Run the state machine over all candles of ``inputs`` (``EngineInputs``) and windows.
 
     Order within candle t (the reference follows the same order):
@@ -147,12 +151,16 @@ def engine_nb(inputs, n_buckets, report_from, result):
     the first candle it reports reproduces the full run's state there
     (``liqrisk.core.engine`` relies on it). Chunks write disjoint candles, so they can
     run in parallel on one result.
+
+    Plain Python around three kernels: a jitted driver re-optimised ``advance_nb``'s
+    whole machine code once more inside its own (LLVM links callees into the caller),
+    5 s of a cold start, and the driver's work is four calls.
     """
     n = inputs.level_bucket.shape[0]
     n_win = inputs.expiry.shape[0]
     n_groups = inputs.post.shape[0]
     events = consumption_events_nb(inputs.level_bucket, inputs.cross, inputs.offset, 0, n, 0)
-    state = new_state_nb(n_win, n_groups, n_buckets, n)
+    state = new_state(n_win, n_groups, n_buckets, n)
     if report_from > 0:
         warm_up = RawResult(
             np.full((n_win, 2, N_SLOTS, report_from), np.nan), np.full((2, 2, report_from), np.nan),
@@ -164,7 +172,7 @@ def engine_nb(inputs, n_buckets, report_from, result):
 
 @jit
 def advance_nb(state, inputs, t_from, t_to, events, result):
-    """Advance ``state`` (``EngineState``, from ``new_state_nb``) over candles [t_from, t_to).
+    """Advance ``state`` (``EngineState``, from ``new_state``) over candles [t_from, t_to).
 
     Reads ``inputs`` (``EngineInputs``) and writes features of those candles into
     ``result`` (``RawResult``) at their local index. ``events`` are the consumption
@@ -246,9 +254,17 @@ def advance_nb(state, inputs, t_from, t_to, events, result):
         for g in range(n_groups):
             if base[g] - post[g, t] > REBASE_LOG:
                 f = np.exp(post[g, t] - base[g])
-                stored[:, :, g, :] *= f
-                total[:, :, g] *= f
-                unit[:t, g] *= f
+                # Loops, not ``stored[:, :, g, :] *= f``: an array expression costs a
+                # broadcasting specialisation (and its error-message strings) to compile.
+                for w in range(n_win):
+                    for side in range(2):
+                        for b in range(n_buckets):
+                            stored[w, side, g, b, 0] *= f
+                            stored[w, side, g, b, 1] *= f
+                        total[w, side, g, 0] *= f
+                        total[w, side, g, 1] *= f
+                for s in range(t):
+                    unit[s, g] *= f
                 base[g] = post[g, t]
             scale[g] = np.exp(post[g, t] - base[g])
             unit[t, g] = np.exp(base[g] - post[g, t])
