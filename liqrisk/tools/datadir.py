@@ -9,6 +9,7 @@ imports freqtrade lazily. Layout, as freqtrade writes it:
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,33 @@ from pathlib import Path
 import pandas as pd
 
 from liqrisk.errors import ConfigError, DataError
+
+#: An exchange folder name: freqtrade's exchange ids (binance, bybit, gate, okx...).
+EXCHANGE_RE = re.compile(r"^[a-z0-9_]{1,40}$")
+#: A ccxt futures symbol BASE/QUOTE:SETTLE, the only kind of pair the tools read or write.
+PAIR_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,10}:[A-Z0-9]{1,10}$")
+
+
+def check_exchange_name(name: str) -> str:
+    """``name`` when it is a plain exchange id; ConfigError otherwise.
+
+    Exchange names become folder names (``<datadir>/<exchange>/futures``): anything but
+    ``[a-z0-9_]`` could leave the datadir (``../../x``) or name a different folder."""
+    if not isinstance(name, str) or not EXCHANGE_RE.match(name):
+        raise ConfigError(f"exchange {name!r} is not an exchange id; use lower-case letters, digits and _ "
+                          "(e.g. binance, bybit).")
+    return name
+
+
+def check_pair_name(pair: str) -> str:
+    """``pair`` when it is a ccxt futures symbol ``BASE/QUOTE:SETTLE``; ConfigError otherwise.
+
+    Pairs become file names (``BTC_USDT_USDT-5m-futures.feather``), so they are held to
+    upper-case letters and digits around the ``/`` and ``:``."""
+    if not isinstance(pair, str) or not PAIR_RE.match(pair):
+        raise ConfigError(f"pair {pair!r} is not a ccxt futures symbol; use BASE/QUOTE:SETTLE with upper-case "
+                          "letters and digits, e.g. BTC/USDT:USDT.")
+    return pair
 
 
 @dataclass
@@ -56,7 +84,14 @@ def resolve_datadir(config: str | Path | None = None, datadir: str | Path | None
     ``<user_data_dir or user_data>/data/<exchange.name>``. A ``--datadir`` without the
     exchange folder (e.g. ``user_data/data``) is accepted when ``binance/`` is inside it."""
     cfg = read_config(config) if config else {}
-    exchange = (cfg.get("exchange") or {}).get("name", "binance")
+    section = cfg.get("exchange") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {config}: 'exchange' must be a JSON object, got {type(section).__name__}.")
+    exchange = section.get("name", "binance")
+    try:
+        check_exchange_name(exchange)
+    except ConfigError as e:
+        raise ConfigError(f"config file {config}: exchange.name: {e}") from None
     if datadir is None:
         datadir = cfg.get("datadir") or Path(cfg.get("user_data_dir", "user_data")) / "data" / exchange
     path = Path(datadir)
@@ -79,11 +114,19 @@ def load_market(
     from freqtrade.data.history import load_pair_history
     from freqtrade.enums import CandleType
 
+    check_pair_name(pair)
     path = resolve_datadir(config, datadir)
     try:
         tr = TimeRange.parse_timerange(timerange) if timerange else None
     except Exception as e:
         raise ConfigError(f"timerange {timerange!r}: {e}") from e
+    # freqtrade logs a traceback and returns "no data" for a file it cannot read; say which and why.
+    for candle_type, tf in ((CandleType.FUTURES, timeframe), (CandleType.OPEN_INTEREST, timeframe),
+                            (CandleType.FUNDING_RATE, funding_timeframe), (CandleType.MARK, timeframe)):
+        check_readable(candle_file(path, pair, tf, candle_type))
+    candles = candle_file(path, pair, timeframe, CandleType.FUTURES)
+    if tr is not None and candles.is_file():
+        _check_timerange_overlaps(tr, timerange, candles, pair, timeframe)
 
     def load(candle_type, tf, startup=startup_candles):
         with warnings.catch_warnings():
@@ -110,3 +153,60 @@ def load_market(
         funding_rate=load(CandleType.FUNDING_RATE, funding_timeframe),
         mark=load(CandleType.MARK, timeframe),
     )
+
+
+def candle_file(datadir: Path, pair: str, timeframe: str, candle_type) -> Path:
+    """freqtrade's feather file of ``pair``'s ``candle_type`` candles (futures layout)."""
+    from freqtrade.misc import pair_to_filename
+
+    return Path(datadir) / "futures" / f"{pair_to_filename(pair)}-{timeframe}-{candle_type.value}.feather"
+
+
+def check_readable(path: Path) -> None:
+    """DataError when ``path`` exists but is no readable feather file (empty, truncated,
+    another format); nothing when it is readable or absent (absent is "no data")."""
+    if not path.is_file():
+        return
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path} is unreadable: the file is empty (0 bytes); delete it and download or "
+                        "simulate the data again.")
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    try:
+        with pa.memory_map(str(path)) as source:
+            pyarrow.ipc.open_file(source).schema  # noqa: B018 - reading the footer is the check
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{path} is unreadable: not a complete feather file ({size} bytes; {e}); it may be "
+                        "truncated by an interrupted download: delete it and download or simulate the data "
+                        "again.") from None
+
+
+def file_span(path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last candle open (UTC) in a feather candle file."""
+    dates = pd.to_datetime(pd.read_feather(path, columns=["date"])["date"], utc=True)
+    return dates.min(), dates.max()
+
+
+def _check_timerange_overlaps(tr, timerange: str, candles: Path, pair: str, timeframe: str) -> None:
+    """DataError when ``tr`` lies wholly after or before the candles in ``candles``."""
+    try:
+        first, last = file_span(candles)
+    except Exception:  # noqa: BLE001 - an odd file is freqtrade's to report; this check only adds a hint
+        return
+    if pd.isna(first):
+        return
+    span = f"the {pair} {timeframe} candles cover {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+    start = pd.Timestamp(tr.startts, unit="s", tz="UTC") if tr.starttype else None
+    stop = pd.Timestamp(tr.stopts, unit="s", tz="UTC") if tr.stoptype else None
+    asked = f"timerange {timerange}"
+    if not re.fullmatch(r"\d{8}-\d{0,8}|-\d{8}", timerange):  # epoch seconds (map --at): show dates
+        asked += f" ({start:%Y-%m-%d %H:%M} UTC" if start is not None else " (the start"
+        asked += f" to {stop:%Y-%m-%d %H:%M} UTC)" if stop is not None else " to the end)"
+    if start is not None and start > last:
+        raise DataError(f"{asked} starts after the data's end: {span}; choose a time inside it or download "
+                        "more recent data.")
+    if stop is not None and stop <= first:
+        raise DataError(f"{asked} ends before the data's start: {span}; choose a time inside it or download "
+                        "older data.")

@@ -48,7 +48,12 @@ class MarketSource(Protocol):
 
 
 def exchange_dir(datadir: Path, exchange: str = "binance") -> Path:
-    """The folder holding ``futures/``: ``<datadir>/<exchange>`` or ``datadir`` itself."""
+    """The folder holding ``futures/``: ``<datadir>/<exchange>`` or ``datadir`` itself.
+
+    ``exchange`` must be an exchange id (``[a-z0-9_]+``): it becomes a folder name."""
+    from liqrisk.tools.datadir import check_exchange_name
+
+    check_exchange_name(exchange)
     datadir = Path(datadir)
     if (datadir / exchange / "futures").is_dir():
         return datadir / exchange

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from liqrisk.errors import ConfigError
+from liqrisk.tools.datadir import check_exchange_name
 from liqrisk.tools.sim import frames as F
 from liqrisk.tools.sim import truth as T
 from liqrisk.tools.sim.pair_market import PairMarket
@@ -206,6 +207,8 @@ def simulate_datadir(
 
     :param datadir: freqtrade's ``--datadir`` root (e.g. ``user_data/data``); files go
         to ``<datadir>/<exchange>/futures``.
+    :param exchange: exchange id, the folder under ``datadir`` (``[a-z0-9_]+``; ConfigError
+        otherwise, so the files cannot land outside ``datadir``).
     :param progress: called as ``progress(pair, minutes_done)`` from worker threads.
     :param cohorts_per_minute: market density, mean cohort openings per minute (> 0,
         at most ``liqrisk.tools.sim.specs.MAX_COHORTS_PER_MINUTE``); ConfigError otherwise.
@@ -213,6 +216,7 @@ def simulate_datadir(
     t0 = time.perf_counter()
     cohorts_per_minute = check_cohorts_per_minute(cohorts_per_minute)
     pairs = check_pairs(pairs)
+    check_exchange_name(exchange)
     if int(days) != days or days <= 0:
         raise ConfigError(f"days={days!r} must be a positive whole number.")
     days = int(days)

@@ -214,7 +214,7 @@ def test_cli_bad_input_exits_2(datadir, tmp_path, capsys):
     blocker.write_text("")
     cases = [
         (["--datadir", str(datadir), "--pair", "NOPE/USDT:USDT", *out], "no 5m futures candles"),
-        ([*ok, "--timerange", "20240101-20240201", *out], "within 20240101-20240201"),
+        ([*ok, "--timerange", "20240101-20240201", *out], "20240101-20240201 ends before the data's start"),
         (["--datadir", str(tmp_path / "empty"), "--pair", PAIR, *out], "no futures data"),
         ([*ok, "--window", "2w", *out], "longer than the data"),
         ([*ok, "--out", str(blocker / "x.png")], "cannot create folder"),

@@ -77,8 +77,8 @@ def test_cli_png_html_and_bad_input(datadir, tmp_path, capsys):
     assert "Plotly.newPlot" in html.read_text()
     capsys.readouterr()
     cases = [
-        (["--at", "2024-01-01", "--out", str(out)], "no 5m futures candles"),
-        (["--at", "2026-01-01", "--out", str(out)], "no 5m futures candles"),
+        (["--at", "2024-01-01", "--out", str(out)], "(2024-01-01 00:00 UTC to 2024-01-01 00:05 UTC) ends before"),
+        (["--at", "2026-01-01", "--out", str(out)], "(2026-01-01 00:00 UTC to 2026-01-01 00:05 UTC) starts after"),
         (["--at", "yesterday-ish", "--out", str(out)], "is not a date"),
         (["--window", "1w", "--out", str(out)], "longer than the data"),
         (["--out", str(tmp_path / "map.png" / "x.png")], "cannot create folder"),
