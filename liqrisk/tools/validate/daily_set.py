@@ -52,13 +52,47 @@ class DailyMarket:
     actual: pd.DataFrame
 
 
+#: Columns each daily file must have; the numeric ones are read as numbers (blank: NaN).
+DAILY_COLUMNS = {
+    "ohlcv": ("ts_utc", "symbol", "open", "high", "low", "close", "volume_usd"),
+    "oi": ("ts_utc", "symbol", "oi_total_close"),
+    "liq": ("ts_utc", "symbol", "liq_long_usd", "liq_short_usd"),
+    "funding": ("ts_utc", "symbol", "funding_close"),
+}
+
+
 def _read(root: Path, key: str) -> pd.DataFrame:
+    """One daily file with its ``DAILY_COLUMNS``, numbers as float and ``date`` (UTC).
+
+    :raises DataError: the file is missing, empty, not CSV, lacks a column, or has dates
+        or numbers that cannot be read; the message names the file and the column.
+    """
     path = root / DAILY_FILES[key]
     if not path.is_file():
         raise DataError(f"data folder {root}: missing {DAILY_FILES[key]}; expected the daily files "
                         f"{sorted(DAILY_FILES.values())}.")
-    frame = pd.read_csv(path)
-    frame["date"] = pd.to_datetime(frame["ts_utc"], utc=True)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a header with {list(DAILY_COLUMNS[key])}.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        raise DataError(f"{path}: cannot read it as CSV ({e}).") from e
+    missing = [c for c in DAILY_COLUMNS[key] if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: no column {', '.join(repr(c) for c in missing)}; columns: {list(frame.columns)}.")
+    if frame.empty:
+        raise DataError(f"{path}: the file has a header but no rows.")
+    for col in DAILY_COLUMNS[key][2:]:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna()
+        if bad.any():
+            raise DataError(f"{path}: column {col!r} is not numeric (row {int(bad.idxmax()) + 2}: "
+                            f"{frame[col][bad].iloc[0]!r}).")
+        frame[col] = values
+    try:
+        frame["date"] = pd.to_datetime(frame["ts_utc"], utc=True)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: column 'ts_utc' cannot be read as UTC dates ({e}).") from e
     return frame
 
 

@@ -136,16 +136,37 @@ def validate_frames(
     cfg = LiqConfig.from_mapping(config)
     window = pick_window(cfg, timeframe, window)
     cfg = cfg.replace(windows=(window,))
+    dates = pd.DatetimeIndex(pd.to_datetime(ohlcv["date"], utc=True))
+    mask = _scorable(dates, timeframe, window, start)
     feats = compute_features(ohlcv, open_interest=open_interest, funding_rate=funding_rate, mark=mark, pair=pair,
                              timeframe=timeframe, config=cfg)
-    dates = pd.DatetimeIndex(pd.to_datetime(ohlcv["date"], utc=True))
     act = actuals_per_candle(actual, dates, timeframe, span_ms=span_ms)
     est = pd.DataFrame({"long_usd": feats[f"liq_long_est_usd_{window}"].to_numpy(),
                         "short_usd": feats[f"liq_short_est_usd_{window}"].to_numpy()})
-    mask = np.asarray(dates >= dates[0] + pd.Timedelta(timeframe_to_ns(window, key="windows"), "ns"))
-    if start is not None:
-        mask &= np.asarray(dates >= pd.Timestamp(start))
     base = baselines(ohlcv, oi_at_open(dates, open_interest, timeframe))
     meta = {"pair": pair, "timeframe": timeframe, "window": window,
             "estimate_columns": [f"liq_long_est_usd_{window}", f"liq_short_est_usd_{window}"]}
     return evaluate(est, act, base, dates, mask=mask, meta=meta)
+
+
+def _scorable(dates: pd.DatetimeIndex, timeframe: str, window: str, start=None) -> np.ndarray:
+    """Candles at least one window after the first (the model starts empty) and from
+    ``start`` on. DataError naming the cause when fewer than ``MIN_CANDLES`` are left, before
+    the liquidations are blamed for it."""
+    if len(dates) == 0:
+        raise DataError(f"no {timeframe} candles to score.")
+    window_ns = timeframe_to_ns(window, key="window")
+    mask = np.asarray(dates >= dates[0] + pd.Timedelta(window_ns, "ns"))
+    span = (f"the {timeframe} candles cover {pd.Timedelta(int(dates[-1].value - dates[0].value), 'ns')} "
+            f"({dates[0]:%Y-%m-%d %H:%M} to {dates[-1]:%Y-%m-%d %H:%M} UTC)")
+    if int(mask.sum()) < MIN_CANDLES:
+        raise DataError(f"not enough candles for window {window}: the model needs {window} of history before "
+                        f"the first scored candle and {MIN_CANDLES} candles to score, but {span}. Use a shorter "
+                        "--window or more data.")
+    if start is not None:
+        mask &= np.asarray(dates >= pd.Timestamp(start))
+        if int(mask.sum()) < MIN_CANDLES:
+            raise DataError(f"only {int(mask.sum())} candle(s) to score from the timerange start {start} after the "
+                            f"{window} warm-up; need at least {MIN_CANDLES}, and {span}. Start the timerange earlier "
+                            "or use more data.")
+    return mask
