@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from liqrisk.cli._bounds import OneLineParser
+
 # (subcommand, module, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "liqrisk.cli.demo", "offline main job: simulate a market, serve it locally, backtest the sample strategy with freqtrade"),
@@ -21,6 +23,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("map", "liqrisk.cli.map", "draw the liquidation map (bars per price, by leverage tier) at one moment"),
     ("validate", "liqrisk.cli.validate", "measure how well estimated liquidations track actual ones"),
     ("calibrate", "liqrisk.cli.calibrate", "fit the model's free parameters on real liquidation data"),
+    ("record", "liqrisk.cli.record", "record the exchanges' public liquidation streams into the datadir (Binance, Bybit)"),
     ("download-oi", "liqrisk.cli.download_oi", "download open-interest history (Binance's public data archive) into freqtrade's open_interest files"),
 ]
 
@@ -30,7 +33,7 @@ OPTIONAL_EXTRAS = {"matplotlib": "plot", "plotly": "plot"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liqrisk", description="Liquidation-cluster risk tools for freqtrade.")
+    parser = OneLineParser(prog="liqrisk", description="Liquidation-cluster risk tools for freqtrade.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in SUBCOMMANDS:
@@ -47,8 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from liqrisk.errors import LiqriskError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        if e.code != EXIT_USAGE:
+            raise  # --help and --version exit 0 as usual
+        return EXIT_USAGE  # OneLineParser printed the one line
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -58,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args._start(args) or 0)
+    except LiqriskError as e:  # each command catches its own; this is the backstop
+        print(f"liqrisk {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except ModuleNotFoundError as e:
         top = (e.name or "").split(".")[0]
         if top not in OPTIONAL_EXTRAS:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from liqrisk.cli._bounds import pair_name
+
 EXIT_USAGE = 2
 
 
@@ -15,7 +17,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", "-c", default=None, help="freqtrade config file (its datadir, optional 'liqrisk' section)"
     )
     parser.add_argument("--datadir", default=None, help="freqtrade data folder (overrides the config's)")
-    parser.add_argument("--pair", "-p", required=True, help="futures pair, e.g. BTC/USDT:USDT")
+    parser.add_argument("--pair", "-p", required=True, type=pair_name, help="futures pair, e.g. BTC/USDT:USDT")
     parser.add_argument("--timeframe", "-t", default="5m", help="candle timeframe (default: %(default)s)")
 
 

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from liqrisk.cli._bounds import int_range
+
 EXIT_USAGE = 2
 DEFAULT_DATA = "../shared/data/calibration/coinglass-daily"
 DEFAULT_INTRADAY = "../shared/data/real-intraday"
@@ -26,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "liquidations (default: %(default)s); 'none' leaves them out")
     parser.add_argument("--coins", nargs="+", default=None, metavar="COIN",
                         help="daily coins to use (default: ADA BNB BTC DOGE ETH SOL XRP)")
-    parser.add_argument("--passes", type=int, default=2, help="coordinate-search passes, >= 1 (default: %(default)s)")
+    parser.add_argument("--passes", type=int_range(1, 20, "coordinate-search passes"), default=2,
+                        help="coordinate-search passes, 1..20 (default: %(default)s)")
     parser.add_argument("--no-fit", action="store_true",
                         help="only score the parameters of --params (default: liqrisk/calibrated.json)")
     parser.add_argument("--params", default=None, metavar="FILE",
@@ -56,8 +59,6 @@ def start(args: argparse.Namespace) -> int:
     from liqrisk.tools.validate.daily_set import COINS
     from liqrisk.tools.validate.real_sets import daily_series, intraday_series
 
-    if args.passes < 1:
-        return _fail(f"--passes {args.passes}: must be at least 1.")
     try:
         daily, intraday = _folder(args.data, "--data"), _folder(args.intraday, "--intraday")
     except FileNotFoundError as e:

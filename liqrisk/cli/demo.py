@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from liqrisk.cli import _bounds as B
 from liqrisk.tools.demo.runner import Reporter
 
 EXIT_FAILED = 1
@@ -37,17 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "every strategy in --strategy-path while those are missing)")
     parser.add_argument("--strategy", dest="strategy_list", nargs="+", metavar="NAME",
                         help="same as --strategy-list")
-    parser.add_argument("--pairs", nargs="+", metavar="PAIR", default=list(DEFAULT_PAIRS),
+    parser.add_argument("--pairs", nargs="+", metavar="PAIR", default=list(DEFAULT_PAIRS), type=B.pair_name,
                         help="pairs to simulate and backtest (default: %(default)s)")
-    parser.add_argument("--days", type=int, default=None,
-                        help="days to simulate (default: 90; 30 with --features-only)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="simulation seed (default: %(default)s)")
+    parser.add_argument("--days", type=B.days, default=None,
+                        help=f"days to simulate, 1..{B.DAYS_MAX} (default: 90; 30 with --features-only)")
+    parser.add_argument("--seed", type=B.seed, default=DEFAULT_SEED,
+                        help=f"simulation seed, 0..{B.SEED_MAX} (default: %(default)s)")
     parser.add_argument("--end", default=None, help="UTC end of the simulated data (default: 2025-03-31)")
     parser.add_argument("--resimulate", action="store_true", help="simulate even when matching data is there")
     parser.add_argument("--timerange", default=None,
                         help="backtest timerange, e.g. 20250201-20250331 (default: the data minus an 8-day warm-up)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="local exchange port (default: the config's, 8765; a free one if that is busy)")
+    parser.add_argument("--port", type=B.int_range(1, 65535, "TCP port"), default=None,
+                        help="local exchange port, 1..65535 (default: the config's, 8765; a free one if that is busy)")
     parser.add_argument("--userdir", type=Path, default=Path("user_data"),
                         help="freqtrade user folder; logs/, plot/ and backtest_results/ go there (default: %(default)s)")
     parser.add_argument("--results", type=Path, default=None,
@@ -71,12 +73,8 @@ def start(args: argparse.Namespace) -> int:
 
     if args.days is None:
         args.days = 30 if args.features_only else DEFAULT_DAYS
-    if args.days <= 0:
-        return _fail(f"--days must be positive, got {args.days}")
     if args.features_only:
         return _features_only(args)
-    if args.port is not None and not 0 <= args.port <= 65535:
-        return _fail(f"--port {args.port} is outside 0..65535")
 
     from rich.console import Console
 

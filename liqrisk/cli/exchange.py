@@ -7,6 +7,8 @@ import errno
 import json
 import sys
 
+from liqrisk.cli import _bounds as B
+
 EXIT_USAGE = 2
 
 
@@ -14,15 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datadir", default="user_data/data",
                         help="freqtrade data folder holding binance/futures/ (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)")
+    parser.add_argument("--port", type=B.port, default=8765, help="port, 0..65535, 0 for any free one (default: %(default)s)")
     parser.add_argument("--live", action="store_true",
                         help="serve the simulator's live market (candles generated up to now) instead of replay")
-    parser.add_argument("--seed", type=int, default=42, help="random seed of --live, as simulate (default: %(default)s)")
+    parser.add_argument("--seed", type=B.seed, default=42,
+                        help=f"random seed of --live, as simulate, 0..{B.SEED_MAX} (default: %(default)s)")
     parser.add_argument("--faults", default="",
                         help="failure rates per request, e.g. 429:0.05,500:0.02,timeout:0.01")
-    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: %(default)s)")
-    parser.add_argument("--fault-delay", type=float, default=15.0,
-                        help="seconds a 'timeout' fault stalls; more than the client's timeout "
+    parser.add_argument("--fault-seed", type=B.seed, default=0,
+                        help=f"seed of the fault draws, 0..{B.SEED_MAX} (default: %(default)s)")
+    parser.add_argument("--fault-delay", type=B.float_range(0, 600, "seconds", lo_open=True), default=15.0,
+                        help="seconds a 'timeout' fault stalls, > 0 and <= 600; more than the client's timeout "
                              "(ccxt: 10 s) (default: %(default)s)")
     parser.add_argument("--faults-include-startup", action="store_true",
                         help="also fail /fapi/v1/time and exchangeInfo (exempt by default so clients can start)")
@@ -40,10 +44,6 @@ def start(args: argparse.Namespace) -> int:
     from liqrisk.tools.exchange.server import check_loopback, freqtrade_exchange_config, run
     from liqrisk.tools.exchange.source import open_source
 
-    if not 0 <= args.port <= 65535:
-        return _fail(f"--port {args.port} is outside 0..65535")
-    if args.fault_delay <= 0:
-        return _fail(f"--fault-delay {args.fault_delay} must be positive")
     flag = ""  # which flag a library error is about, for the message
     try:
         check_loopback(args.host)

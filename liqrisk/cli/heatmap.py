@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from liqrisk.cli._bounds import int_range
 from liqrisk.cli._drawing import add_output_arguments, add_source_arguments, run_drawing
 
 
@@ -33,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timerange", default=None, help="freqtrade timerange, e.g. 20250101-20250201 (default: all data)"
     )
-    parser.add_argument("--bins", type=int, default=400, help="price bins (default: %(default)s)")
+    parser.add_argument("--bins", type=int_range(10, 4000, "price bins; more than the picture's pixels add "
+                                                  "nothing"), default=400,
+                        help="price bins, 10..4000 (default: %(default)s)")
     parser.add_argument(
         "--events",
         default=None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from liqrisk.cli import _bounds as B
+
 EXIT_USAGE = 2
 DEFAULT_PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
 
@@ -12,15 +14,19 @@ DEFAULT_PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:US
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datadir", default="user_data/data",
                         help="freqtrade data folder; files go to <datadir>/<exchange>/futures (default: %(default)s)")
-    parser.add_argument("--pairs", nargs="+", default=DEFAULT_PAIRS, metavar="PAIR",
+    parser.add_argument("--pairs", nargs="+", default=DEFAULT_PAIRS, metavar="PAIR", type=B.pair_name,
                         help="ccxt futures symbols BASE/QUOTE:SETTLE (default: %(default)s)")
-    parser.add_argument("--days", type=int, default=90, help="days of 1m candles to generate (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same data (default: %(default)s)")
+    parser.add_argument("--days", type=B.days, default=90,
+                        help=f"days of 1m candles to generate, 1..{B.DAYS_MAX} (default: %(default)s)")
+    parser.add_argument("--seed", type=B.seed, default=42,
+                        help=f"random seed, 0..{B.SEED_MAX}; same seed, same data (default: %(default)s)")
     parser.add_argument("--end", default=None,
                         help="UTC end of the data (exclusive), a whole hour, e.g. 2025-03-31 or 2025-03-31T08:00 "
                              "(default: 2025-03-31)")
-    parser.add_argument("--exchange", default="binance", help="exchange folder name (default: %(default)s)")
-    parser.add_argument("--cohorts-per-minute", type=float, default=3.0, metavar="X",
+    parser.add_argument("--exchange", default="binance", type=B.exchange_name,
+                        help="exchange folder name, [a-z0-9_]+ (default: %(default)s)")
+    parser.add_argument("--cohorts-per-minute", type=B.float_range(0, 1000, "mean cohorts opened per minute",
+                                                                   lo_open=True), default=3.0, metavar="X",
                         help="market density: mean position cohorts opened per minute, > 0 and <= 1000. The same "
                              "open interest is split into more, smaller cohorts, so more candles see liquidations; "
                              "time, memory and positions.parquet grow about linearly (default: %(default)s)")
@@ -43,8 +49,6 @@ def start(args: argparse.Namespace) -> int:
     try:
         for pair in args.pairs:
             parse_pair(pair)
-        if args.days <= 0:
-            return _fail(f"--days {args.days} must be a positive number of days.")
         parse_end(args.end)
         check_cohorts_per_minute(args.cohorts_per_minute, name="--cohorts-per-minute")
     except LiqriskError as e:

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from liqrisk.cli._bounds import int_range
+
 EXIT_USAGE = 2
 
 
@@ -39,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-config", default=None, metavar="FILE",
                         help="JSON object of liqrisk model keys (e.g. liqrisk/calibrated.json's 'config'); "
                              "overrides the config's 'liqrisk' section")
-    parser.add_argument("--ceiling", type=int, default=None, metavar="N",
+    parser.add_argument("--ceiling", type=int_range(1, 64, "oracle draws"), default=None, metavar="N",
                         help="simulator truth only: also score an oracle that knows every position's opening and "
-                             "re-draws only what no price series shows (N draws, e.g. 16): about the best any "
+                             "re-draws only what no price series shows (N draws, 1..64, e.g. 16): about the best any "
                              "estimate can score on this market")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the figures as JSON")
     parser.add_argument("--plot", default=None, metavar="FILE", help="draw estimate vs actual (PNG/SVG/PDF)")
@@ -90,9 +92,8 @@ def start(args: argparse.Namespace) -> int:
         config = {**config, "windows": [window]}
         datadir = resolve_datadir(args.config, args.datadir)
         span_ms = None
-        if args.ceiling is not None and (args.liquidations or args.ceiling < 1):
-            raise ConfigError(f"--ceiling {args.ceiling}: the oracle needs the simulator's truth (no --liquidations) "
-                              "and at least 1 draw.")
+        if args.ceiling is not None and args.liquidations:
+            raise ConfigError(f"--ceiling {args.ceiling}: the oracle needs the simulator's truth (no --liquidations).")
         if args.liquidations:
             actual = read_actuals(args.liquidations, pair=args.pair)
         else:

@@ -262,6 +262,13 @@ def draw_liquidation_map(
         price_bins=price_bins,
         price_range=price_range,
     )
+    if price_range is not None and not lm.price_edges[0] <= lm.price <= lm.price_edges[-1]:
+        # The price line and its label would be drawn far off the axes (the rasteriser fails).
+        raise ConfigError(
+            f"price range {price_range[0]:,.8g} to {price_range[1]:,.8g} (--range) does not contain the price "
+            f"at the map's moment, {lm.price:,.8g}; give a range around it, e.g. {lm.price * 0.8:.8g} "
+            f"{lm.price * 1.2:.8g} (±20%)."
+        )
     progress("drawing", 2, total)
     write_picture(
         out,
