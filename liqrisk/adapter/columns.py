@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from freqtrade.enums import CandleType, RunMode
+from freqtrade.exceptions import ConfigurationError
 
 import liqrisk
 from liqrisk._util import timeframe_to_ns
@@ -31,14 +33,40 @@ COMPUTING_RUNMODES = {RunMode.BACKTEST, RunMode.HYPEROPT, RunMode.DRY_RUN, RunMo
 _OHLCV = ["date", "open", "high", "low", "close", "volume"]
 
 
+class LiqriskConfigurationError(liqrisk.ConfigError, ConfigurationError):
+    """A bad ``liqrisk`` setting found at bot start: liqrisk's ``ConfigError`` and freqtrade's
+    ``ConfigurationError`` at once, so freqtrade reports it as one "Configuration error: ..."
+    line like its own config problems (instead of "Fatal exception!" and a traceback), and
+    callers that catch liqrisk's errors still do."""
+
+
 def load_config(strategy_config: dict | None, ft_config: dict, window: str) -> liqrisk.LiqConfig:
     """The strategy's ``liqrisk_config`` with the freqtrade config's ``liqrisk`` section merged
-    over it; ``window`` (the strategy's ``liqrisk_window``) must be one of its windows."""
-    cfg = dict(strategy_config or {})
-    cfg.update(ft_config.get("liqrisk") or {})
-    out = liqrisk.LiqConfig.from_mapping(cfg)
+    over it; ``window`` (the strategy's ``liqrisk_window``) must be one of its windows.
+
+    :raises LiqriskConfigurationError: a section that is not a JSON object, or a bad key or
+        value; the message names the key, the value and where it came from.
+    """
+    section = ft_config.get("liqrisk")
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        raise LiqriskConfigurationError(
+            f"the freqtrade config's 'liqrisk' section must be a JSON object of liqrisk model keys, e.g. "
+            f'{{"windows": ["12h", "1d"]}}; got {type(section).__name__} {section!r}.')
+    if strategy_config is not None and not isinstance(strategy_config, Mapping):
+        raise LiqriskConfigurationError(
+            f"the strategy's liqrisk_config must be a dict of liqrisk model keys; got "
+            f"{type(strategy_config).__name__} {strategy_config!r}.")
+    cfg = {**(strategy_config or {}), **section}
+    try:
+        out = liqrisk.LiqConfig.from_mapping(cfg)
+    except (liqrisk.ConfigError, TypeError, ValueError) as e:
+        raise LiqriskConfigurationError(
+            f"liqrisk settings (the strategy's liqrisk_config with the freqtrade config's 'liqrisk' section "
+            f"over it): {e}") from e
     if window not in out.windows:
-        raise liqrisk.ConfigError(
+        raise LiqriskConfigurationError(
             f"liqrisk_window={window!r} is not one of the configured windows "
             f"{list(out.windows)}; set liqrisk_window or the 'windows' key.")
     return out
