@@ -74,6 +74,10 @@ def start(args: argparse.Namespace) -> int:
         reports = download_open_interest(req, progress=True)
     except LiqriskError as e:
         return _fail(str(e))
+    except KeyboardInterrupt:
+        print("liqrisk download-oi: interrupted; the days verified so far are cached, run the same "
+              "command again to resume.", file=sys.stderr)
+        return 130
     for report in reports:
         print(_summary(report))
     print(f"open_interest files in {req.datadir / 'futures'}; statistics in {req.datadir / 'liqrisk_oi_metrics'}")

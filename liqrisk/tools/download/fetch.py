@@ -49,7 +49,12 @@ FAILED = "download failed"  # retries exhausted (network, 5xx, 429, timeouts)
 
 
 class ArchiveUnavailable(Exception):
-    """Retries ran out for one URL; the message says what the last attempt saw."""
+    """Retries ran out for one URL; the message says what the last attempt saw. ``answered``:
+    the last attempt got an HTTP status (a server is there), not a connection error."""
+
+    def __init__(self, message: str, answered: bool):
+        super().__init__(message)
+        self.answered = answered
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,15 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class DayResult:
-    """``status`` is one of the outcomes above; ``path`` the verified zip (OK/CACHED only)."""
+    """``status`` is one of the outcomes above; ``path`` the verified zip (OK/CACHED only);
+    ``answered``: for FAILED, whether the server answered at all (an HTTP status)."""
 
     symbol: str
     day: date
     status: str
     path: Path | None = None
     detail: str = ""
+    answered: bool = True
 
 
 def metrics_file_name(symbol: str, day: date) -> str:
@@ -86,7 +93,7 @@ def metrics_url(base_url: str, symbol: str, day: date) -> str:
 
 def get(url: str, settings: FetchSettings) -> bytes | None:
     """The body of ``url``, None on 404. Raises ArchiveUnavailable when retries run out."""
-    last = ""
+    last, answered = "", False
     for attempt in range(settings.retries + 1):
         wait = min(MAX_BACKOFF_S, settings.backoff_s * 2**attempt)
         try:
@@ -97,17 +104,19 @@ def get(url: str, settings: FetchSettings) -> bytes | None:
             if e.code == 404:
                 return None
             if e.code not in RETRY_STATUSES:
-                raise ArchiveUnavailable(f"HTTP {e.code} {e.reason}") from None
-            last = f"HTTP {e.code}"
+                raise ArchiveUnavailable(f"HTTP {e.code} {e.reason}", answered=True) from None
+            last, answered = f"HTTP {e.code}", True
             retry_after = (e.headers or {}).get("Retry-After")
             if retry_after and retry_after.isdigit():
                 wait = max(wait, min(MAX_BACKOFF_S, float(retry_after)))
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as e:
             reason = getattr(e, "reason", e)
             last = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+            answered = False
         if attempt < settings.retries:
             settings.sleep(wait)
-    raise ArchiveUnavailable(f"{last} after {settings.retries + 1} attempts")
+    tries = settings.retries + 1
+    raise ArchiveUnavailable(f"{last} after {tries} attempt{'s' if tries > 1 else ''}", answered)
 
 
 def digest_in(checksum_text: str) -> str | None:
@@ -176,7 +185,7 @@ def fetch_day(base_url: str, cache_dir: Path, symbol: str, day: date, settings: 
                 return DayResult(symbol, day, MISMATCH,
                                  detail=f"sha256 {sha256(data)[:12]}… != .CHECKSUM {expected[:12]}…")
     except ArchiveUnavailable as e:
-        return DayResult(symbol, day, FAILED, detail=str(e))
+        return DayResult(symbol, day, FAILED, detail=str(e), answered=e.answered)
     problem = check_zip(data)
     if problem:
         return DayResult(symbol, day, BAD_ZIP, detail=problem)

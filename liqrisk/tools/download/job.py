@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liqrisk.errors import ConfigError
+from liqrisk.errors import ConfigError, DataError
 from liqrisk.tools.download import fetch as F
 from liqrisk.tools.download import metrics as M
 from liqrisk.tools.download import store as S
@@ -126,6 +126,9 @@ def _fetch_all(req: DownloadRequest, symbol: str, days: list[date], advance) -> 
             for fut in as_completed(futures):
                 results.append(fut.result())
                 advance()
+                if len(results) == workers and all(r.status == F.FAILED and not r.answered for r in results):
+                    raise DataError(f"cannot reach the archive at {req.archive_url}: {results[0].detail}. "
+                                    "Check --archive-url and the network; days verified before stay cached.")
         except BaseException:
             for fut in futures:
                 fut.cancel()
@@ -168,6 +171,7 @@ def download_open_interest(req: DownloadRequest, *, progress: bool = True, today
     """Run the job (see the module docstring). ``today`` (UTC) defaults to the real date.
 
     :raises ConfigError: a pair that is not a USD-M perpetual, a bad timeframe, an empty range.
+    :raises DataError: the first days of a pair all failed without an answer (no server there).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

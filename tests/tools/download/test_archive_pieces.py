@@ -166,3 +166,13 @@ def test_a_config_of_another_exchange_is_refused(tmp_path, capsys):
     cfg.write_text(json.dumps({"exchange": {"name": "bybit", "pair_whitelist": [PAIR]}}))
     rc = main(["download-oi", "--config", str(cfg), "--timerange", "20250101-20250102"])
     assert rc == 2 and "'bybit'" in capsys.readouterr().err
+
+
+def test_no_archive_at_the_url_is_one_line_not_a_year_of_retries(tmp_path, capsys):
+    from tests.tools.exchange.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    rc = main(["download-oi", "--datadir", str(tmp_path), "--pairs", PAIR, "--timerange", "20240101-20250101",
+               "--archive-url", url, "--retries", "1", "--timeout", "2", "--workers", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "cannot reach the archive" in err[0] and url in err[0]
