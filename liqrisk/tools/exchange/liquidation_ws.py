@@ -1,0 +1,341 @@
+"""Local WebSocket server that replays liquidations as Binance and Bybit push them (loopback only).
+
+Two protocols on one port, fed from a table of events (``date`` ms UTC, ``pair``,
+``side`` of the liquidated position, ``price``, ``qty``): the simulator's
+``liqrisk_truth/liquidations.parquet`` through ``events_from_truth``, or a test's list.
+
+* ``/binance/...`` speaks Binance USD-M's market streams: ``{"method": "SUBSCRIBE",
+  "params": ["btcusdt@forceOrder"], "id": 1}`` is answered ``{"result": null, "id": 1}``;
+  ``!forceOrder@arr`` is every symbol. Frames are ``forceOrder`` events with ``S`` the
+  *order* side (SELL liquidates a long). Sampled as Binance does: per symbol and whole
+  UTC second ``[s, s + 1000)``, only the latest event is pushed, at ``s + 1000``.
+* ``/bybit/...`` speaks Bybit v5 public: ``{"op": "subscribe", "args":
+  ["allLiquidation.BTCUSDT"]}``, ``{"op": "ping"}``. Every event, batched: events with time
+  in ``[k * 500, (k + 1) * 500)`` are pushed together at ``(k + 1) * 500``, ``S`` is the
+  *position* side (Buy = a long was liquidated).
+
+Numbers go out as strings with 8 significant digits; ``wire_events`` gives the events
+exactly as a client parses them back, after sampling (the expected recording).
+
+Frames are pushed in wall-clock time at their push time. A client that is not connected
+then misses them, as on a real exchange. Faults: ``drop_connections(down_s)`` closes
+every connection and refuses new ones for ``down_s`` seconds; ``replay_ms`` re-sends a
+new subscriber the frames of the last ``replay_ms`` (real exchanges do not; it exercises
+a recorder's de-duplication).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import heapq
+import itertools
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from aiohttp import WSMsgType, web
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+BINANCE_SAMPLE_MS = 1000
+BYBIT_BATCH_MS = 500
+SIG_DIGITS = 8
+EVENT_FIELDS = ("date", "pair", "side", "price", "qty")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _symbol(pair: str) -> str:
+    base, _, rest = pair.partition("/")
+    return base + rest.partition(":")[0]
+
+
+def _num(x: float) -> str:
+    return np.format_float_positional(float(x), precision=SIG_DIGITS, unique=False, fractional=False, trim="-")
+
+
+def _clean(events) -> pd.DataFrame:
+    frame = pd.DataFrame(events)
+    missing = [c for c in EVENT_FIELDS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"liquidation events need columns {EVENT_FIELDS}; missing {missing}")
+    frame = frame[list(EVENT_FIELDS)].astype({"date": "int64", "price": "float64", "qty": "float64"})
+    frame["pair"] = frame["pair"].astype(str)
+    frame["side"] = frame["side"].astype(str)
+    return frame.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def binance_sample(events) -> pd.DataFrame:
+    """What Binance pushes of ``events``: per pair and UTC second, the latest event (the
+    last one listed when times tie)."""
+    frame = _clean(events)
+    sec = frame["date"] // BINANCE_SAMPLE_MS
+    keep = ~pd.DataFrame({"pair": frame["pair"], "sec": sec}).duplicated(keep="last")
+    return frame[keep].reset_index(drop=True)
+
+
+def wire_events(events, style: str, sampled: bool = True) -> pd.DataFrame:
+    """``events`` as a client of ``style`` ('binance' / 'bybit') receives them: sampled
+    (Binance) and rounded to the digits on the wire. Columns ``date, pair, side, price, qty``."""
+    frame = binance_sample(events) if style == "binance" and sampled else _clean(events)
+    for c in ("price", "qty"):
+        frame[c] = [float(_num(x)) for x in frame[c]]
+    return frame
+
+
+def binance_frames(events, sampled: bool = True) -> list[tuple[int, str, dict]]:
+    """``(push ms, stream, payload)`` of Binance's ``forceOrder`` stream; unsampled, every
+    event is pushed at its own time."""
+    out = []
+    for row in (binance_sample(events) if sampled else _clean(events)).itertuples(index=False):
+        push = (row.date // BINANCE_SAMPLE_MS + 1) * BINANCE_SAMPLE_MS if sampled else int(row.date)
+        q, p = _num(row.qty), _num(row.price)
+        order = {"s": _symbol(row.pair), "S": "SELL" if row.side == "long" else "BUY", "o": "LIMIT", "f": "IOC",
+                 "q": q, "p": p, "ap": p, "X": "FILLED", "l": q, "z": q, "T": int(row.date)}
+        out.append((push, f"{_symbol(row.pair).lower()}@forceOrder", {"e": "forceOrder", "E": push, "o": order}))
+    return out
+
+
+def bybit_frames(events, batch_ms: int = BYBIT_BATCH_MS) -> list[tuple[int, str, dict]]:
+    """``(push ms, topic, payload)`` of Bybit's ``allLiquidation`` stream, one frame per
+    symbol and batch."""
+    frame = _clean(events)
+    out = []
+    for (batch, pair), rows in frame.groupby([frame["date"] // batch_ms, "pair"], sort=True):
+        push = int(batch + 1) * batch_ms
+        topic = f"allLiquidation.{_symbol(pair)}"
+        data = [{"T": int(r.date), "s": _symbol(pair), "S": "Buy" if r.side == "long" else "Sell",
+                 "v": _num(r.qty), "p": _num(r.price)} for r in rows.itertuples(index=False)]
+        out.append((push, topic, {"topic": topic, "type": "snapshot", "ts": push, "data": data}))
+    return out
+
+
+def events_from_truth(path: str | Path, *, start_ms: int, since_ms: int | None = None, speed: float = 1.0,
+                      pairs: list[str] | None = None) -> pd.DataFrame:
+    """The simulator's liquidations moved to wall-clock time: the first one at or after
+    ``since_ms`` happens at ``start_ms``, later ones ``speed`` times faster than simulated.
+    Times keep their millisecond within the second when ``speed == 1``."""
+    truth = pd.read_parquet(path, columns=list(EVENT_FIELDS))
+    truth["pair"] = truth["pair"].astype(str)
+    if pairs:
+        truth = truth[truth["pair"].isin(pairs)]
+    if since_ms is not None:
+        truth = truth[truth["date"] >= since_ms]
+    if truth.empty:
+        return _clean(truth)
+    t0 = int(truth["date"].min())
+    offset = (start_ms - t0) // BINANCE_SAMPLE_MS * BINANCE_SAMPLE_MS if speed == 1.0 else start_ms - t0
+    rel = (truth["date"].to_numpy(dtype=np.int64) - t0) / speed
+    truth["date"] = (t0 + offset + np.floor(rel)).astype(np.int64)
+    return _clean(truth)
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: web.WebSocketResponse
+    style: str
+    topics: set[str] = field(default_factory=set)
+
+
+class LiquidationWsServer:
+    """The server. ``await start()``, ``feed(events)`` any time, ``await stop()``.
+
+    :param port: TCP port on 127.0.0.1 (0: a free one; see ``port`` after start).
+    :param binance_sampling: push only Binance's sample (default, as Binance does).
+    :param replay_ms: re-send a new subscription the frames pushed in the last ``replay_ms``.
+    """
+
+    def __init__(self, events=None, *, port: int = 0, binance_sampling: bool = True, replay_ms: int = 0):
+        self.port = port
+        self.binance_sampling = binance_sampling
+        self.replay_ms = replay_ms
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._conns: set[_Conn] = set()
+        self._down_until = 0.0
+        self._recent: list[tuple[int, str, str, str]] = []  # (push ms, style, topic, text)
+        self._wake: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._task: asyncio.Task | None = None
+        self.sent = 0
+        self.acks = 0  # subscribe requests answered, over all connections
+        self.subscriptions: dict[str, set[str]] = {"binance": set(), "bybit": set()}
+        self._pending = [events] if events is not None and len(events) else []
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """ccxt WebSocket base URLs (``urls.api.ws.linear`` / ``urls.api.ws.public.linear``)."""
+        return {"binance": f"ws://{LOOPBACK}:{self.port}/binance/ws",
+                "bybit": f"ws://{LOOPBACK}:{self.port}/bybit/v5/public/linear"}
+
+    def feed(self, events) -> None:
+        """Schedule ``events`` (columns ``date, pair, side, price, qty``; ``date`` wall-clock ms).
+        Binance's sampling applies to each call on its own (``wire_events`` of these events)."""
+        frames = [("bybit", *f) for f in bybit_frames(events)]
+        frames += [("binance", *f) for f in binance_frames(events, self.binance_sampling)]
+        for style, push, topic, payload in frames:
+            heapq.heappush(self._heap, (push, next(self._seq), style, topic, json.dumps(payload)))
+        if self._wake is not None:
+            self._wake.set()
+
+    async def start(self) -> LiquidationWsServer:
+        app = web.Application()
+        app.router.add_get("/{style:binance|bybit}/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, LOOPBACK, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._wake = asyncio.Event()
+        for events in self._pending:
+            self.feed(events)
+        self._task = asyncio.create_task(self._pump())
+        logger.info("liquidation WebSocket server on %s", self.urls)
+        return self
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for conn in list(self._conns):
+            await conn.ws.close()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def drop_connections(self, down_s: float = 0.0) -> int:
+        """Close every connection (code 1001, going away); refuse new ones for ``down_s`` s."""
+        self._down_until = time.monotonic() + down_s
+        conns = list(self._conns)
+        for conn in conns:
+            await conn.ws.close(code=1001, message=b"fault injected")
+        return len(conns)
+
+    async def _pump(self) -> None:
+        while True:
+            if not self._heap:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            delay = (self._heap[0][0] - now_ms()) / 1000
+            if delay > 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+                continue
+            push, _, style, topic, text = heapq.heappop(self._heap)
+            self._recent.append((push, style, topic, text))
+            cutoff = push - self.replay_ms
+            while self._recent and self._recent[0][0] < cutoff:
+                self._recent.pop(0)
+            for conn in list(self._conns):
+                if conn.style == style and (topic in conn.topics or (style == "binance" and "!forceOrder@arr"
+                                                                      in conn.topics)):
+                    await self._send(conn, text)
+
+    async def _send(self, conn: _Conn, text: str) -> None:
+        try:
+            await conn.ws.send_str(text)
+            self.sent += 1
+        except (ConnectionError, RuntimeError):  # closing under us: the client misses it
+            self._conns.discard(conn)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if time.monotonic() < self._down_until:
+            raise web.HTTPServiceUnavailable(text="fault injected: down")
+        style = request.match_info["style"]
+        ws = web.WebSocketResponse(heartbeat=20.0)
+        await ws.prepare(request)
+        conn = _Conn(ws, style)
+        tail = request.match_info["tail"]
+        if style == "binance" and "@" in tail:  # raw stream in the URL: /ws/btcusdt@forceOrder
+            conn.topics.update(tail.rsplit("/", 1)[-1].split("/"))
+        self._conns.add(conn)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    doc = json.loads(msg.data)
+                except ValueError:
+                    continue
+                await (self._on_binance(conn, doc) if style == "binance" else self._on_bybit(conn, doc))
+        finally:
+            self._conns.discard(conn)
+        return ws
+
+    async def _subscribed(self, conn: _Conn, topics: list[str]) -> None:
+        self.acks += 1
+        conn.topics.update(topics)
+        self.subscriptions[conn.style].update(topics)
+        for push, style, topic, text in list(self._recent):
+            if style == conn.style and topic in topics and push >= now_ms() - self.replay_ms:
+                await self._send(conn, text)
+
+    async def _on_binance(self, conn: _Conn, doc: dict) -> None:
+        if doc.get("method") == "SUBSCRIBE":
+            await conn.ws.send_str(json.dumps({"result": None, "id": doc.get("id")}))
+            await self._subscribed(conn, [str(t) for t in doc.get("params", [])])
+        elif doc.get("method") == "UNSUBSCRIBE":
+            conn.topics.difference_update(doc.get("params", []))
+            await conn.ws.send_str(json.dumps({"result": None, "id": doc.get("id")}))
+
+    async def _on_bybit(self, conn: _Conn, doc: dict) -> None:
+        op, req_id = doc.get("op"), doc.get("req_id")
+        if op == "ping":
+            await conn.ws.send_str(json.dumps({"success": True, "ret_msg": "pong", "conn_id": str(id(conn)),
+                                               "req_id": req_id, "op": "ping"}))
+        elif op == "subscribe":
+            await conn.ws.send_str(json.dumps({"success": True, "ret_msg": "", "conn_id": str(id(conn)),
+                                               "req_id": req_id, "op": "subscribe"}))
+            await self._subscribed(conn, [str(t) for t in doc.get("args", [])])
+        elif op == "unsubscribe":
+            conn.topics.difference_update(doc.get("args", []))
+
+
+class LiquidationWsThread:
+    """``LiquidationWsServer`` on its own thread and loop (tests, a recorder in another
+    process). ``start()`` returns once it listens; ``feed``, ``drop_connections`` and
+    ``stop`` may be called from any thread."""
+
+    def __init__(self, events=None, **kwargs):
+        self.server = LiquidationWsServer(events, **kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="liquidation-ws", daemon=True)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.server.urls
+
+    def _call(self, coro, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> LiquidationWsThread:
+        self._thread.start()
+        self._call(self.server.start())
+        return self
+
+    def feed(self, events) -> None:
+        self._loop.call_soon_threadsafe(self.server.feed, events)
+
+    def drop_connections(self, down_s: float = 0.0) -> int:
+        return self._call(self.server.drop_connections(down_s))
+
+    def stop(self) -> None:
+        try:
+            self._call(self.server.stop())
+        except (concurrent.futures.TimeoutError, RuntimeError):  # pragma: no cover - already stopping
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
