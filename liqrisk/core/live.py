@@ -24,9 +24,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from liqrisk._util import candle_timeframe_ns
 from liqrisk.config import LiqConfig
 from liqrisk.core import kernels
-from liqrisk.core.align import _date_values, _dates_ns, align, prepare
+from liqrisk.core.align import align, candle_arrays, check_timeframe, prepare
 from liqrisk.core.assemble import feature_matrix, features_frame
 from liqrisk.core.engine import crossings
 from liqrisk.core.kernels_engine import EngineInputs, RawResult, advance_nb, new_state_nb
@@ -68,6 +69,7 @@ class LiveFeatures:
     def __init__(self, *, pair: str, timeframe: str = "5m", config=None, tiers=None) -> None:
         self.pair = pair
         self.timeframe = timeframe
+        candle_timeframe_ns(timeframe)  # a timeframe freqtrade does not know fails here, not at the first candle
         self.config = LiqConfig.from_mapping(config)
         # Resolved once: the lookup reads a JSON file, and every step needs the table.
         self.tiers = tier_table(pair, tiers_path=self.config.tiers_path, tiers=tiers)
@@ -80,8 +82,9 @@ class LiveFeatures:
     def update(self, ohlcv: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None) -> pd.DataFrame:
         """Features for every row of ``ohlcv`` (same index), stepping only new candles."""
         aux = {"open_interest": open_interest, "funding_rate": funding_rate, "mark": mark}
-        dates = _dates_ns(_date_values(ohlcv, "ohlcv"), "ohlcv") if len(ohlcv) else np.zeros(0, np.int64)
-        values = _values(ohlcv)
+        dates, cols = candle_arrays(ohlcv)  # the same checks as compute_features
+        check_timeframe(dates, self.timeframe)
+        values = np.column_stack([cols[c] for c in OHLCV_VALUES]) if len(dates) else np.zeros((0, 5))
         first_new = self._first_new_row(values, dates)
         if first_new is None:
             self._full_run(ohlcv, values, aux)
@@ -250,10 +253,6 @@ class LiveFeatures:
         self._matrix[rows] = feature_matrix(old, self._raw, self.config.windows, rows)
         self.steps += 1
         return True
-
-
-def _values(ohlcv: pd.DataFrame) -> np.ndarray:
-    return np.column_stack([ohlcv[c].to_numpy(dtype=np.float64) for c in OHLCV_VALUES])
 
 
 #: ModelInputs fields with one row per candle.
