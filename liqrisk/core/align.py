@@ -199,8 +199,15 @@ def prepare(
         dates, cols, cfg=cfg, timeframe=timeframe, pair=pair,
         open_interest=open_interest, funding_rate=funding_rate, mark=mark,
     )
-    inputs = build_inputs(candles, cfg, tier_table(pair, tiers_path=cfg.tiers_path, tiers=tiers))
-    n = len(dates)
+    table = tier_table(pair, tiers_path=cfg.tiers_path, tiers=tiers)
+    return model_inputs(candles, cfg, table, pair=pair, have_oi=have_oi, have_funding=have_funding), ohlcv.index, cfg
+
+
+def model_inputs(candles: AlignedCandles, cfg: LiqConfig, table, *, pair: str, have_oi: bool,
+                 have_funding: bool) -> ModelInputs:
+    """``build_inputs`` plus the once-per-pair warnings about missing OI and funding."""
+    inputs = build_inputs(candles, cfg, table)
+    n = inputs.n
     if n:
         if inputs.oi_fallback.all():
             why = "no open_interest given" if not have_oi else "open_interest has no usable values"
@@ -211,7 +218,7 @@ def prepare(
         if not have_funding or inputs.funding_fallback.all():
             warn_once(("no_funding", pair), "liqrisk: no usable funding_rate for %s; the funding tilt is off "
                       "(liq_funding_fallback=1).", pair)
-    return inputs, ohlcv.index, cfg
+    return inputs
 
 
 def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -241,12 +248,16 @@ def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def align(
     dates: np.ndarray, cols: dict[str, np.ndarray], *, cfg: LiqConfig, timeframe: str, pair: str,
-    open_interest=None, funding_rate=None, mark=None,
+    open_interest=None, funding_rate=None, mark=None, info: dict | None = None,
 ) -> tuple[AlignedCandles, bool, bool]:
     """Align OI, funding and mark frames to checked candle arrays (see the module docstring).
 
+    :param info: if given, filled with ``{frame name: (first row's date, first candle open
+        date whose value depends only on rows from that date on)}`` (int64 ns) per frame
+        used. ``LiveFeatures`` reads it to tell a frame trimmed at the front from a revision.
     :returns: (aligned candles, whether OI rows were given, whether funding rows were given).
     """
+    info = {} if info is None else info
     tf_ns = candle_timeframe_ns(timeframe)  # the spacing itself: ``check_timeframe`` on the whole frame
     n = len(dates)
     close_ns = dates + tf_ns
@@ -267,6 +278,8 @@ def align(
         tf_oi = _infer_timeframe_ns(oi_dates, tf_ns)
         max_age = timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness") if cfg.oi_max_staleness else 3 * tf_oi
         avail = oi_dates + tf_oi
+        # The OI at t's open (queried at d_t) reaches back max_age before it.
+        info["open_interest"] = (int(oi_dates[0]), int(oi_dates[0]) + tf_oi + max_age)
         for column, to_usd in (("open_interest_value", None), ("open_interest_amount", cols["close"])):
             if column not in frame.columns:
                 continue
@@ -289,12 +302,17 @@ def align(
 
     fr = _aux_frame(funding_rate, "funding_rate", pair)
     funding = _funding_asof(fr, close_ns, cfg.funding_max_staleness)
+    if fr is not None:  # queried at t's close, reaching back funding_max_staleness
+        first = int(fr[1][0])
+        info["funding_rate"] = (first, first + _infer_timeframe_ns(fr[1], 3600 * 10**9) - tf_ns
+                                + timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness"))
 
     mark_low = np.full(n, np.nan)
     mark_high = np.full(n, np.nan)
     mk = _aux_frame(mark, "mark", pair) if cfg.use_mark else None
     if mk is not None:
         frame, m_dates = mk
+        info["mark"] = (int(m_dates[0]), int(m_dates[0]))  # matched by date
         if _infer_timeframe_ns(m_dates, tf_ns) != tf_ns:
             warn_once(("mark_tf", pair), "liqrisk: mark candles for %s are not at the %s timeframe; using "
                       "last-price wicks to consume levels.", pair, timeframe)

@@ -5,9 +5,15 @@ every new candle. Recomputing everything costs O(candles); ``LiveFeatures.update
 keeps the engine's state and steps only the candles appended since the last call, with
 the same kernel code as the batch engine (``kernels_engine.advance_nb``).
 
-It falls back to a full run whenever the past is not what it saw:
-- a candle it processed changed;
-- its inputs changed (an OI or funding row arrived late);
+Every call checks the frame as ``compute_features`` does (``candle_arrays``,
+``check_timeframe``) and aligns OI, funding and mark over the whole frame (vectorised
+as-of look-ups, cheap next to the engine). It falls back to a full run whenever the
+past is not what it saw:
+- a candle it processed changed (OHLCV or ``taker_buy_volume``);
+- an aligned input of any seen candle changed: an OI, funding or mark row that arrived
+  late or was revised, at any depth. Only when an auxiliary frame was trimmed at the
+  front (a bot's rolling frame) are the candles whose look-back now starts before that
+  frame's first row exempt: they lost history, not a revision;
 - there is a gap at the front;
 - a price left the bucket grid;
 - the buffer grew to several times the frame.
@@ -20,6 +26,7 @@ with at least ``required_startup_candles`` of history before them are exactly wh
 from __future__ import annotations
 
 import math
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -27,19 +34,20 @@ import pandas as pd
 from liqrisk._util import candle_timeframe_ns
 from liqrisk.config import LiqConfig
 from liqrisk.core import kernels
-from liqrisk.core.align import align, candle_arrays, check_timeframe, prepare
+from liqrisk.core.align import align, candle_arrays, check_timeframe, model_inputs
 from liqrisk.core.assemble import feature_matrix, features_frame
 from liqrisk.core.engine import crossings
 from liqrisk.core.kernels_engine import EngineInputs, RawResult, advance_nb, new_state_nb
-from liqrisk.core.model import ModelInputs, build_inputs
+from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
 from liqrisk.core.tiers import tier_table
 
 NEVER = np.iinfo(np.int32).max
-#: Auxiliary rows handed to the per-step alignment: 8h of 5m OI or mark, 4 days of 1h
-#: funding, which covers the default staleness limits
-#: (a shortfall shows in the re-checked previous candle and forces a full run).
-AUX_TAIL_ROWS = 96
 OHLCV_VALUES = ("open", "high", "low", "close", "volume")
+#: Aligned per-candle inputs besides OHLCV that a seen candle must keep (from which
+#: auxiliary frame, or None for the candles' own ``taker_buy_volume``).
+ALIGNED_INPUTS = (("oi_open_usd", "open_interest"), ("oi_close_usd", "open_interest"),
+                  ("oi_high_usd", "open_interest"), ("oi_low_usd", "open_interest"), ("funding", "funding_rate"),
+                  ("consume_low", "mark"), ("consume_high", "mark"), ("taker_buy_share", None))
 #: Extra buckets on each side of the grid, so new prices rarely force a rebuild (±50% in price).
 GRID_MARGIN_PRICE = 0.5
 
@@ -62,7 +70,7 @@ class LiveFeatures:
         ("inputs.cons_low", 0, np.inf), ("inputs.cons_high", 0, -np.inf), ("inputs.level_bucket", 0, -1),
         ("inputs.ref_bucket", 0, -1), ("inputs.oi_fallback", 0, 0), ("inputs.funding_fallback", 0, 0),
         ("ohlcv", 0, np.nan), ("log_keep", 0, 0.0), ("cross", 0, NEVER), ("matrix", 0, np.nan),
-        ("post", 1, 0.0), ("pre", 1, 0.0), ("expiry", 1, NEVER), ("unit", 0, 0.0),
+        ("post", 1, 0.0), ("pre", 1, 0.0), ("expiry", 1, NEVER), ("unit", 0, 0.0), ("aligned", 0, np.nan),
         ("raw.out", 3, np.nan), ("raw.conf", 2, np.nan), ("raw.ledger", 2, 0.0), ("raw.seeded", 0, 0.0),
     )
 
@@ -77,6 +85,7 @@ class LiveFeatures:
         self.steps = 0
         self._inputs: ModelInputs | None = None
         self._n = 0  # candles held
+        self._aux_first: dict[str, int] = {}  # first row date of each auxiliary frame at the last alignment
 
     # ------------------------------------------------------------------------------------
     def update(self, ohlcv: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None) -> pd.DataFrame:
@@ -85,12 +94,19 @@ class LiveFeatures:
         dates, cols = candle_arrays(ohlcv)  # the same checks as compute_features
         check_timeframe(dates, self.timeframe)
         values = np.column_stack([cols[c] for c in OHLCV_VALUES]) if len(dates) else np.zeros((0, 5))
+        info: dict = {}
+        candles, have_oi, have_funding = align(dates, cols, cfg=self.config, timeframe=self.timeframe,
+                                               pair=self.pair, info=info, **aux)
+        aligned = _aligned_matrix(candles)
         first_new = self._first_new_row(values, dates)
+        if first_new is not None and not self._same_aligned(aligned, dates, first_new, info):
+            first_new = None  # a late or revised OI, funding or mark row changed a seen candle
         if first_new is None:
-            self._full_run(ohlcv, values, aux)
-        elif first_new < len(ohlcv):
-            if not self._step(ohlcv, dates, values, first_new, aux):
-                self._full_run(ohlcv, values, aux)
+            self._full_run(candles, values, aligned, have_oi=have_oi, have_funding=have_funding)
+        elif first_new < len(dates):
+            if not self._step(candles, values, aligned, first_new):
+                self._full_run(candles, values, aligned, have_oi=have_oi, have_funding=have_funding)
+        self._aux_first = {k: first for k, (first, _) in info.items()}
         start = self._n - len(dates)
         return features_frame(self._matrix[start:self._n], ohlcv.index, self.config.windows)
 
@@ -112,10 +128,27 @@ class LiveFeatures:
             return None  # keep the buffers bounded: rebuild on the current frame
         return overlap
 
-    def _full_run(self, ohlcv: pd.DataFrame, values: np.ndarray, aux: dict) -> None:
+    def _same_aligned(self, aligned: np.ndarray, dates: np.ndarray, overlap: int, info: dict) -> bool:
+        """Whether the seen candles of the frame (its first ``overlap`` rows) still align
+        to the inputs they were computed with. A frame whose first row moved later (a
+        rolling frame) only exempts the candles that now look back past that row."""
+        old = self._aligned[self._n - overlap:self._n]
+        differs = ~((aligned[:overlap] == old) | (np.isnan(aligned[:overlap]) & np.isnan(old)))
+        for f, (_, frame) in enumerate(ALIGNED_INPUTS):
+            rows = np.flatnonzero(differs[:, f])
+            if not len(rows):
+                continue
+            first, determined_from = info.get(frame, (None, None))
+            trimmed = first is not None and frame in self._aux_first and first > self._aux_first[frame]
+            if not trimmed or dates[rows[-1]] >= determined_from:
+                return False
+        return True
+
+    def _full_run(self, candles: AlignedCandles, values: np.ndarray, aligned: np.ndarray, *, have_oi: bool,
+                  have_funding: bool) -> None:
         self.full_runs += 1
-        inputs, _, cfg = prepare(ohlcv, pair=self.pair, timeframe=self.timeframe, config=self.config,
-                                 tiers=self.tiers, **aux)
+        cfg = self.config
+        inputs = model_inputs(candles, cfg, self.tiers, pair=self.pair, have_oi=have_oi, have_funding=have_funding)
         margin = int(math.ceil(math.log1p(GRID_MARGIN_PRICE) / math.log1p(cfg.bucket_width)))
         inputs.level_bucket = np.where(inputs.level_bucket >= 0, inputs.level_bucket + margin, -1).astype(np.int32)
         inputs.ref_bucket = np.where(inputs.ref_bucket >= 0, inputs.ref_bucket + margin, -1).astype(np.int32)
@@ -125,6 +158,7 @@ class LiveFeatures:
         self._inputs = inputs
         self._n = n
         self._ohlcv = values
+        self._aligned = aligned
         expiry = inputs.expiry_index()
         self._expiry = np.where(expiry >= n, NEVER, expiry).astype(np.int64)
         cross = crossings(inputs, np.minimum(expiry.max(axis=0), n) if n else np.zeros(0, np.int64))
@@ -182,23 +216,14 @@ class LiveFeatures:
                               cluster_threshold=inp.cluster_threshold, offset=0)
         advance_nb(self._state, inputs, t_from, t_to, ev, self._raw)
 
-    def _step(self, ohlcv: pd.DataFrame, dates: np.ndarray, values: np.ndarray, first_new: int, aux: dict) -> bool:
-        """Append rows ``first_new:`` of ``ohlcv``; False if a full run is needed instead."""
+    def _step(self, candles: AlignedCandles, values: np.ndarray, aligned: np.ndarray, first_new: int) -> bool:
+        """Append rows ``first_new:`` of the frame; False if a full run is needed instead."""
         old = self._inputs
         n0 = self._n
-        # Recompute one seen candle with the new ones: if its inputs changed (late OI or
-        # funding), the past is stale and only a full run is right.
+        # Rebuild one seen candle with the new ones: the model rules must give it the
+        # inputs it had (its aligned inputs were compared already).
         lo = max(first_new - 1, 0)
-        # Aux rows for the new candles too (4 per candle covers aux timeframes down to a
-        # quarter of the candles'; finer ones fall back to a full run, which is still right).
-        keep = AUX_TAIL_ROWS + 4 * (len(values) - lo)
-        tails = {k: (v.iloc[-keep:] if isinstance(v, pd.DataFrame) else v) for k, v in aux.items()}
-        # Candle arrays are already checked and extracted: align only those rows.
-        cols = {c: np.ascontiguousarray(values[lo:, i]) for i, c in enumerate(OHLCV_VALUES)}
-        if "taker_buy_volume" in ohlcv.columns:
-            cols["taker_buy_volume"] = ohlcv["taker_buy_volume"].to_numpy(dtype=np.float64)[lo:]
-        candles, _, _ = align(dates[lo:], cols, cfg=self.config, timeframe=self.timeframe, pair=self.pair, **tails)
-        new = build_inputs(candles, self.config, self.tiers)
+        new = build_inputs(_rows_from(candles, lo), self.config, self.tiers)
         if lo < first_new:
             j = n0 - 1
             same = (np.array_equal(new.seed_usd[0], old.seed_usd[j]) and new.close_frac[0] == old.close_frac[j]
@@ -226,6 +251,7 @@ class LiveFeatures:
                 getattr(old, name)[rows] = getattr(new, name)
         old.level_bucket[rows] = buckets
         self._ohlcv[rows] = values[first_new:]
+        self._aligned[rows] = aligned[first_new:]
 
         # Cumulative log survival continues from the last seen candle.
         log_keep = self._log_keep[n0 - 1] + np.cumsum(np.log1p(-new.close_frac))
@@ -253,6 +279,19 @@ class LiveFeatures:
         self._matrix[rows] = feature_matrix(old, self._raw, self.config.windows, rows)
         self.steps += 1
         return True
+
+
+def _aligned_matrix(candles: AlignedCandles) -> np.ndarray:
+    """float64 [n, len(ALIGNED_INPUTS)]: the aligned inputs a seen candle must keep."""
+    n = len(candles.dates_ns)
+    cols = [getattr(candles, name) for name, _ in ALIGNED_INPUTS]
+    return np.column_stack([np.full(n, np.nan) if c is None else c for c in cols]) if n else np.zeros((0, len(cols)))
+
+
+def _rows_from(candles: AlignedCandles, lo: int) -> AlignedCandles:
+    """The aligned candles from row ``lo`` on."""
+    return replace(candles, **{f.name: getattr(candles, f.name)[lo:] for f in fields(candles)
+                               if isinstance(getattr(candles, f.name), np.ndarray)})
 
 
 #: ModelInputs fields with one row per candle.

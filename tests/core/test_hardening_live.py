@@ -1,10 +1,14 @@
-"""Issue #15: LiveFeatures refuses the frames compute_features refuses."""
+"""Issue #15: LiveFeatures equals compute_features whatever input row of a seen candle
+changes (a late or revised OI, funding or mark row, a revised taker volume), at any
+depth; and it refuses the frames compute_features refuses."""
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from liqrisk import ConfigError, DataError, compute_features
+from liqrisk import ConfigError, DataError, compute_features, required_startup_candles
 from liqrisk.core.live import LiveFeatures
 from liqrisk.core.synthetic import random_market
 
@@ -47,6 +51,65 @@ def _late(frames: dict, what: str, depth: int) -> dict:
         row = frame.index[frame["date"] <= date][-1]  # funding: the settlement before that candle
         out[what] = frame.drop(index=row)
     return out
+
+
+def test_the_issue_case_late_oi_row_60_candles_back():
+    live = LiveFeatures(pair=PAIR, timeframe="5m")
+    _update(live, _late(_frames(N), "open_interest", 60))
+    now = _frames(N + 1)
+    got = _update(live, now)
+    pd.testing.assert_frame_equal(got, _batch(now), **CLOSE)
+    assert got["liq_below_nearest_price_1d"].iloc[-1] == _batch(now)["liq_below_nearest_price_1d"].iloc[-1]
+
+
+@given(what=st.sampled_from(["open_interest", "oi_revised", "funding_rate", "mark", "taker_buy_volume"]),
+       depth=st.integers(1, N - 3), extra=st.integers(1, 2))
+@settings(max_examples=20)
+def test_any_changed_input_of_a_seen_candle_gives_the_batch_result(what, depth, extra):
+    live = LiveFeatures(pair=PAIR, timeframe="5m")
+    seen = _late(_frames(N - 2), what, depth)
+    _update(live, seen)
+    now = _frames(N - 2 + extra)
+    pd.testing.assert_frame_equal(_update(live, now), _batch(now), **CLOSE)
+    # ...and stays equal on the next candle (the difference used to persist).
+    after = _frames(N - 1 + extra)
+    pd.testing.assert_frame_equal(_update(live, after), _batch(after), **CLOSE)
+
+
+def test_unchanged_inputs_still_step():
+    live = LiveFeatures(pair=PAIR, timeframe="5m")
+    for upto in (1500, 1501, 1502, 1510):
+        pd.testing.assert_frame_equal(_update(live, _frames(upto)), _batch(_frames(upto)), **CLOSE)
+    assert (live.full_runs, live.steps) == (1, 3)
+
+
+def test_a_rolling_frame_trimmed_at_the_front_still_steps():
+    """freqtrade's OI, funding and mark frames drop old rows as the candles do: that is
+    lost history, not a revision, and must not force a full run on every candle."""
+    size = 1200
+    need = required_startup_candles(None, "5m")
+    live = LiveFeatures(pair=PAIR, timeframe="5m")
+    for end in range(size, N + 1, 97):
+        frames = _frames(end)
+        start = frames["ohlcv"]["date"].iloc[end - size]
+        frames = {k: v[v["date"] >= start - (pd.Timedelta("1D") if k == "funding_rate" else pd.Timedelta(0))]
+                  for k, v in frames.items()}
+        got = _update(live, frames)
+        want = _batch(frames)
+        pd.testing.assert_frame_equal(got.iloc[need:], want.iloc[need:], **CLOSE)
+    assert live.full_runs == 1
+
+
+def test_a_late_row_inside_a_rolling_frame_is_still_seen():
+    size = 1500
+    live = LiveFeatures(pair=PAIR, timeframe="5m")
+    frames = _frames(N - 10)
+    start = frames["ohlcv"]["date"].iloc[-size]
+    cut = {k: v[v["date"] >= start] for k, v in frames.items()}
+    _update(live, _late(cut, "open_interest", 300))
+    now = {k: v[v["date"] >= frames["ohlcv"]["date"].iloc[-size + 1]] for k, v in _frames(N - 9).items()}
+    _update(live, now)
+    assert live.full_runs == 2
 
 
 @pytest.mark.parametrize(("bad", "match"), [
