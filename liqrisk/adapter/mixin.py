@@ -101,7 +101,9 @@ class LiqRiskMixin:
         self._liq_cfg = columns.load_config(self.liqrisk_config, config, self.liqrisk_window)
         tf = self._liq_timeframe()
         self._liq_tf_ns = timeframe_to_ns(tf)
-        need = liqrisk.required_startup_candles(self._liq_cfg, tf)
+        # liq_rsi is Wilder-smoothed (memory (1 - 1/period)^k): 30 periods bring the effect of
+        # the history's start below 1e-9, so recursive-analysis stays at 0% at any timeframe.
+        need = max(liqrisk.required_startup_candles(self._liq_cfg, tf), 30 * int(self.liqrisk_rsi_period))
         # The features are exact only with this much history before the first candle.
         self.startup_candle_count = max(int(getattr(self, "startup_candle_count", 0) or 0), need)
         self._liq_warn = columns.WarnOnce()

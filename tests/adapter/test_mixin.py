@@ -108,6 +108,10 @@ def test_startup_and_flags():
     assert "liq_below_nearest_price_1d" in strat.plot_config["main_plot"]
     small = WithMixin(dict(CONFIG, liqrisk={"windows": ["12h", "1d"]}))
     assert small.startup_candle_count == 600  # the strategy asks for more than liqrisk (434)
+    # At 1h the windows need little history, but liq_rsi's Wilder smoothing needs 30 periods.
+    short_history = type("ShortHistory", (WithMixin,), {"startup_candle_count": 10, "timeframe": "1h"})
+    hourly = short_history(dict(CONFIG, timeframe="1h", liqrisk={"windows": ["12h", "1d"]}))
+    assert hourly.startup_candle_count == 30 * hourly.liqrisk_rsi_period  # 420 > the windows' 38
 
 
 def test_populate_keeps_rows_and_flags_fallback():
