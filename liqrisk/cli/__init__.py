@@ -25,6 +25,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("calibrate", "liqrisk.cli.calibrate", "fit the model's free parameters on real liquidation data"),
     ("record", "liqrisk.cli.record", "record the exchanges' public liquidation streams into the datadir (Binance, Bybit)"),
     ("download-oi", "liqrisk.cli.download_oi", "download open-interest history (Binance's public data archive) into freqtrade's open_interest files"),
+    ("warmup", "liqrisk.cli.warmup", "compile the numba kernels into their cache now (e.g. in a Docker image build)"),
 ]
 
 EXIT_USAGE = 2
