@@ -27,7 +27,7 @@ from liqrisk._util import candle_timeframe_ns, timeframe_to_ns, warn_once
 from liqrisk.config import LiqConfig
 from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
 from liqrisk.core.tiers import tier_table
-from liqrisk.errors import DataError
+from liqrisk.errors import ConfigError, DataError
 
 OHLCV_REQUIRED = ("open", "high", "low", "close", "volume")
 
@@ -141,6 +141,22 @@ def check_timeframe(dates: np.ndarray, timeframe: str) -> int:
                             f"pass timeframe={spacing!r}, the candles' own timeframe (a longer one reads data from "
                             "after each candle's close).")
     return tf_ns
+
+
+def check_windows(cfg: LiqConfig, timeframe: str, pair: str = "") -> None:
+    """Windows no longer than one candle hold only the candle's own levels, which are
+    consumable from the next candle: their book estimates are always 0. All windows so
+    short is a ConfigError; some (the default 12h next to 1d candles) one warning per pair."""
+    tf_ns = candle_timeframe_ns(timeframe)
+    short = [w for w, width in zip(cfg.windows, cfg.window_ns, strict=True) if width <= tf_ns]
+    if not short:
+        return
+    fix = f"use windows of two candles or more (at least {_duration(2 * tf_ns)!r})"
+    if len(short) == len(cfg.windows):
+        raise ConfigError(f"windows={list(cfg.windows)}: none is longer than one {timeframe} candle, so every "
+                          f"estimate would be 0; {fix}.")
+    warn_once(("short_windows", pair, timeframe), "liqrisk: windows %s are not longer than one %s candle; their "
+              "book estimates are 0 (%s).", short, timeframe, fix)
 
 
 def _infer_timeframe_ns(dates: np.ndarray, default: int) -> int:
@@ -259,6 +275,7 @@ def align(
     """
     info = {} if info is None else info
     tf_ns = candle_timeframe_ns(timeframe)  # the spacing itself: ``check_timeframe`` on the whole frame
+    check_windows(cfg, timeframe, pair)
     n = len(dates)
     close_ns = dates + tf_ns
     volume = cols["volume"]

@@ -31,10 +31,9 @@ from dataclasses import fields, replace
 import numpy as np
 import pandas as pd
 
-from liqrisk._util import candle_timeframe_ns
 from liqrisk.config import LiqConfig
 from liqrisk.core import kernels
-from liqrisk.core.align import align, candle_arrays, check_timeframe, model_inputs
+from liqrisk.core.align import align, candle_arrays, check_timeframe, check_windows, model_inputs
 from liqrisk.core.assemble import feature_matrix, features_frame
 from liqrisk.core.engine import crossings
 from liqrisk.core.kernels_engine import EngineInputs, RawResult, advance_nb, new_state_nb
@@ -77,8 +76,8 @@ class LiveFeatures:
     def __init__(self, *, pair: str, timeframe: str = "5m", config=None, tiers=None) -> None:
         self.pair = pair
         self.timeframe = timeframe
-        candle_timeframe_ns(timeframe)  # a timeframe freqtrade does not know fails here, not at the first candle
         self.config = LiqConfig.from_mapping(config)
+        check_windows(self.config, timeframe, pair)  # an unknown timeframe or one-candle windows fail here
         # Resolved once: the lookup reads a JSON file, and every step needs the table.
         self.tiers = tier_table(pair, tiers_path=self.config.tiers_path, tiers=tiers)
         self.full_runs = 0  # how often it fell back to a full run (tests and logs read it)
