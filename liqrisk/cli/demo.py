@@ -75,10 +75,14 @@ def start(args: argparse.Namespace) -> int:
         args.days = 30 if args.features_only else DEFAULT_DAYS
     if args.features_only:
         return _features_only(args)
+    bad = _check_dates(args)
+    if bad:
+        return _fail(bad)
 
     from rich.console import Console
 
     from liqrisk.errors import LiqriskError
+    from liqrisk.tools.demo.errors import OfflineError
     from liqrisk.tools.demo.processes import sigterm_as_interrupt
     from liqrisk.tools.demo.runner import DemoOptions, run_demo
 
@@ -96,10 +100,31 @@ def start(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]liqrisk demo: interrupted; the local exchange is stopped.[/]")
         return EXIT_INTERRUPTED
-    except LiqriskError as e:
+    except OfflineError as e:  # a step of the run failed
         return _fail(str(e), EXIT_FAILED)
+    except LiqriskError as e:  # a bad flag or config value
+        return _fail(str(e))
     _print_summary(result, time.perf_counter() - t0)
     return 0
+
+
+def _check_dates(args: argparse.Namespace) -> str | None:
+    """--end and --timerange checked before anything is simulated; the message, or None."""
+    from liqrisk.errors import ConfigError
+    from liqrisk.tools.sim.writer import parse_end
+
+    try:
+        parse_end(args.end)
+    except ConfigError as e:
+        return f"--end: {e}"
+    if args.timerange:
+        from freqtrade.configuration import TimeRange
+
+        try:
+            TimeRange.parse_timerange(args.timerange)
+        except Exception as e:  # noqa: BLE001 - freqtrade raises OperationalException or ValueError
+            return f"--timerange {args.timerange}: {e}"
+    return None
 
 
 class _RichReporter(Reporter):

@@ -53,6 +53,8 @@ HOUR_MS = 3_600_000
 OHLCV_TIMEFRAMES = ("1m", "5m", "1h")
 OI_TIMEFRAMES = ("5m", "1h")
 MODEL_VERSION = 1
+#: Ends a simulation may have (UTC): candle dates are nanoseconds, which stop in 2262.
+END_RANGE = (pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
 
 
 def pair_to_filename(pair: str) -> str:
@@ -67,18 +69,20 @@ def data_filename(futures_dir: Path, pair: str, timeframe: str, candle_type: str
 
 
 def parse_end(end: str | int | datetime | None) -> int:
-    """``end`` (ISO date/datetime, UTC ms, or datetime) → UTC ms on a whole hour."""
+    """``end`` (ISO date/datetime, UTC ms, or datetime) → UTC ms on a whole hour, within
+    ``END_RANGE``."""
     if end is None:
         end = DEFAULT_END
-    if isinstance(end, int | np.integer):
-        ms = int(end)
-    else:
-        try:
-            ts = pd.Timestamp(end)
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"end={end!r} is not a date; use e.g. 2025-03-31 or 2025-03-31T08:00.") from e
+    try:
+        ts = pd.Timestamp(int(end), unit="ms") if isinstance(end, int | np.integer) else pd.Timestamp(end)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        ms = int(ts.value // 1_000_000)
+        ok = END_RANGE[0] <= ts <= END_RANGE[1]
+    except (ValueError, TypeError, OverflowError) as e:
+        raise ConfigError(f"end={end!r} is not a date; use e.g. 2025-03-31 or 2025-03-31T08:00.") from e
+    if not ok:
+        raise ConfigError(f"end={end!r} must lie between {END_RANGE[0]:%Y-%m-%d} and {END_RANGE[1]:%Y-%m-%d} "
+                          "(UTC); e.g. 2025-03-31.")
+    ms = int(end) if isinstance(end, int | np.integer) else int(ts.value // 1_000_000)
     if ms % HOUR_MS:
         raise ConfigError(f"end={end!r} must be on a whole UTC hour (candles of 1h must be complete).")
     return ms
