@@ -175,18 +175,32 @@ def _asof(avail_ns: np.ndarray, values: np.ndarray, query_ns: np.ndarray, max_ag
     return np.where(fresh, values[safe] if len(values) else np.nan, np.nan)
 
 
-def _funding_asof(fr: tuple[pd.DataFrame, np.ndarray] | None, close_ns: np.ndarray, max_staleness: str) -> np.ndarray:
+#: A median |funding rate| above this (fraction per interval; 0.5%) is percent given as
+#: a fraction: a normal market's median is about 0.01%, and exchanges cap single rates
+#: near 0.3-2%.
+MAX_MEDIAN_FUNDING = 0.005
+
+
+def _funding_asof(fr: tuple[pd.DataFrame, np.ndarray] | None, close_ns: np.ndarray, max_staleness: str,
+                  pair: str = "") -> np.ndarray:
     """Funding known at each close: the latest finite row with D + tf_f <= close (tf_f
-    inferred from the rows, 1h if only one), NaN if none or older than ``max_staleness``."""
+    inferred from the rows, 1h if only one), NaN if none or older than ``max_staleness``.
+    All NaN (the funding fallback) when the rates look like percent, with one warning."""
     if fr is None:
         return np.full(len(close_ns), np.nan)
     frame, f_dates = fr
     column = "funding_rate" if "funding_rate" in frame.columns else "open" if "open" in frame.columns else None
     if column is None:
         raise DataError(f"funding_rate needs a 'funding_rate' column, got columns {list(frame.columns)}.")
+    rates = _numeric(frame, column, "funding_rate")
+    finite = rates[np.isfinite(rates)]
+    if len(finite) and np.median(np.abs(finite)) > MAX_MEDIAN_FUNDING:
+        warn_once(("funding_percent", pair), "liqrisk: funding_rate for %s has a median |rate| of %.4g per "
+                  "interval, implausible as a fraction (0.0001 = 0.01%%); are these percent? Divide by 100. "
+                  "The funding tilt is off (liq_funding_fallback=1).", pair, float(np.median(np.abs(finite))))
+        return np.full(len(close_ns), np.nan)
     tf_f = _infer_timeframe_ns(f_dates, 3600 * 10**9)
-    return _asof(f_dates + tf_f, _numeric(frame, column, "funding_rate"), close_ns,
-                 timeframe_to_ns(max_staleness, key="funding_max_staleness"))
+    return _asof(f_dates + tf_f, rates, close_ns, timeframe_to_ns(max_staleness, key="funding_max_staleness"))
 
 
 def funding_at_close(dates, funding_rate, *, timeframe: str, max_staleness: str, pair: str = "") -> np.ndarray:
@@ -200,7 +214,7 @@ def funding_at_close(dates, funding_rate, *, timeframe: str, max_staleness: str,
     """
     dates_ns = _dates_ns(dates, "ohlcv") if len(dates) else np.zeros(0, np.int64)
     close_ns = dates_ns + check_timeframe(dates_ns, timeframe)
-    return _funding_asof(_aux_frame(funding_rate, "funding_rate", pair), close_ns, max_staleness)
+    return _funding_asof(_aux_frame(funding_rate, "funding_rate", pair), close_ns, max_staleness, pair)
 
 
 def prepare(
@@ -318,7 +332,7 @@ def align(
                             f"got columns {list(frame.columns)}.")
 
     fr = _aux_frame(funding_rate, "funding_rate", pair)
-    funding = _funding_asof(fr, close_ns, cfg.funding_max_staleness)
+    funding = _funding_asof(fr, close_ns, cfg.funding_max_staleness, pair)
     if fr is not None:  # queried at t's close, reaching back funding_max_staleness
         first = int(fr[1][0])
         info["funding_rate"] = (first, first + _infer_timeframe_ns(fr[1], 3600 * 10**9) - tf_ns
