@@ -182,6 +182,8 @@ def read_candle_csv(path: str | Path, *, columns: Mapping[str, str] | None = Non
     path = Path(path)
     try:
         raw = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty.") from None
     except (OSError, ValueError, pd.errors.ParserError) as e:
         raise DataError(f"{path}: cannot read it as CSV ({e}).") from e
     if raw.empty:

@@ -64,6 +64,9 @@ def test_clear_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("date,open\n")
     with pytest.raises(DataError, match="no rows"):
         read_candle_csv(tmp_path / "empty.csv")
+    (tmp_path / "zero.csv").write_text("")
+    with pytest.raises(DataError, match="the file is empty"):
+        read_candle_csv(tmp_path / "zero.csv")
     with pytest.raises(ConfigError, match="unknown field"):
         parse_column_map(["price=close"])
 
