@@ -147,3 +147,33 @@ def test_nothing_recorded_says_how(tmp_path):
     open_store(tmp_path)
     with pytest.raises(DataError, match="okx"):
         read_recorded(tmp_path, PAIR, ["okx"])
+
+
+def test_actuals_match_the_truths_per_candle_sums_outside_gaps(tmp_path):
+    # what validate scores: a recorded store gives the same per-candle actuals as the
+    # same events given as a truth file, except the candles touching a gap (unknown)
+    from liqrisk.tools.validate.actuals import actuals_per_candle
+
+    rng = np.random.default_rng(7)
+    times = np.sort(rng.integers(T0, T0 + 6 * 3_600_000, 300))
+    sides = rng.choice(["long", "short"], 300)
+    prices = rng.uniform(90.0, 110.0, 300).round(2)
+    qtys = rng.uniform(0.1, 5.0, 300).round(3)
+    s = open_store(tmp_path)
+    s.connected(T0)
+    for t, side, p, q in zip(times, sides, prices, qtys, strict=True):
+        s.add(ev(int(t), side, float(p), float(q)))
+    s.flush(T0 + 3_600_000)
+    s.add_gap(T0 + 7_100_000, T0 + 7_500_000, "disconnect")
+    s.close(T0 + 6 * 3_600_000)
+    dates = pd.date_range(pd.Timestamp(T0, unit="ms", tz="UTC"), periods=6 * 12, freq="5min")
+    truth = pd.DataFrame({"date": times, "side": sides, "usd": prices * qtys})
+    want = actuals_per_candle(truth, dates, "5m", span_ms=(T0, T0 + 6 * 3_600_000))
+    got = actuals_per_candle(read_recorded(tmp_path, PAIR, timeframe="5m").actuals, dates, "5m")
+    open_ms = dates.as_unit("ms").asi8
+    in_gap = (open_ms < T0 + 7_500_000) & (open_ms + 300_000 > T0 + 7_100_000)
+    assert in_gap.sum() == 2 and got[in_gap].isna().all().all()
+    pd.testing.assert_frame_equal(got[~in_gap], want[~in_gap], rtol=1e-12)
+    # and at 1h: both hours the gap (1:58:20 to 2:05) touches are unknown
+    got_1h = actuals_per_candle(read_recorded(tmp_path, PAIR, timeframe="1h").actuals, dates[::12], "1h")
+    assert got_1h["long_usd"].isna().tolist() == [False, True, True, False, False, False]
