@@ -15,7 +15,7 @@ from contextlib import suppress
 
 from aiohttp import web
 
-from liqrisk.tools.exchange import routes
+from liqrisk.tools.exchange import bybit_http, routes
 from liqrisk.tools.exchange.archive import ArchiveFaults, add_archive_routes
 from liqrisk.tools.exchange.binance_shapes import FAULT_5XX, BinanceError
 from liqrisk.tools.exchange.faults import RETRY_AFTER_S, FaultPlan
@@ -118,6 +118,9 @@ async def binance_errors(request: web.Request, handler):
 async def injected_faults(request: web.Request, handler):
     """Fail some requests on purpose, as ``--faults`` asks (see ``faults.py``)."""
     plan = request.app.get(FAULTS_KEY)
+    bybit = bybit_http.is_bybit(request.path)
+    if plan is not None and bybit and bybit_http.exempt(plan, request.path):
+        plan = None
     fault = plan.draw(request.method, request.path, request.query_string) if plan else None
     if fault is None:
         return await handler(request)
@@ -125,6 +128,8 @@ async def injected_faults(request: web.Request, handler):
     if fault.kind == "timeout":
         await asyncio.sleep(plan.delay_s)
         return await handler(request)
+    if bybit:
+        return bybit_http.fault_response(fault, request.app[EXCHANGE_KEY].now())
     if fault.status in (418, 429):
         err = BinanceError("too_many_requests", headers={"Retry-After": str(RETRY_AFTER_S)})
         return _json(fault.status, err.body(), err.headers)
@@ -163,8 +168,9 @@ async def _not_found(request: web.Request) -> web.Response:
 
 def make_app(exchange: Exchange, faults: FaultPlan | None = None,
              archive_faults: ArchiveFaults | None = None) -> web.Application:
-    """The aiohttp application answering Binance's public endpoints from ``exchange``, and the
-    public data archive's daily metrics files (``archive.py``; ``archive_faults``: bad days)."""
+    """The aiohttp application answering Binance's public endpoints from ``exchange``, Bybit's
+    v5 market endpoints from the same market (``bybit_http.py``), and the public data archive's
+    daily metrics files (``archive.py``; ``archive_faults``: bad days)."""
     app = web.Application(middlewares=[weight_header, injected_faults, binance_errors])
     app[EXCHANGE_KEY] = exchange
     if faults is not None:
@@ -173,6 +179,7 @@ def make_app(exchange: Exchange, faults: FaultPlan | None = None,
     for path, fn in routes.ROUTES.items():
         app.router.add_get(path, _endpoint(fn), allow_head=False)
     add_archive_routes(app, exchange, archive_faults)
+    bybit_http.add_bybit_routes(app, EXCHANGE_KEY)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
