@@ -20,10 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timerange", required=True,
                         help="freqtrade timerange, e.g. 20240101-20240301 (start included, end excluded); "
                              "an open end runs to yesterday, the archive's last day")
-    parser.add_argument("--source", choices=["binance-archive"], default="binance-archive",
-                        help="where the history comes from (default: %(default)s)")
+    parser.add_argument("--source", choices=["binance-archive", "bybit"], default="binance-archive",
+                        help="where the history comes from: Binance's public data archive, or Bybit's v5 API "
+                             "(open interest back to listing, into <datadir>/bybit/futures) (default: %(default)s)")
     parser.add_argument("--archive-url", default=None, metavar="URL",
-                        help="archive base URL, e.g. a mirror or the local exchange (default: Binance's public data host)")
+                        help="archive base URL, e.g. a mirror or the local exchange (default: Binance's public data host); "
+                             "with --source bybit the API host (default: the config's ccxt_config urls.api.public, "
+                             "else https://api.bybit.com)")
     parser.add_argument("--timeframes", "-t", nargs="+", default=["5m"], metavar="TF",
                         help="OI timeframes to write: 5m, and coarser ones the strategy reads, e.g. 5m 1h (default: 5m)")
     parser.add_argument("--workers", type=int, default=4, help="days downloaded at once (default: %(default)s)")
@@ -57,13 +60,16 @@ def start(args: argparse.Namespace) -> int:
         return _fail("--workers must be >= 1, --retries >= 0 and --timeout > 0")
     try:
         cfg = read_config(args.config) if args.config else {}
-        exchange = (cfg.get("exchange") or {}).get("name", "binance")
-        if exchange != "binance":
-            raise ConfigError(f"--source binance-archive holds Binance USD-M data; the config's exchange is {exchange!r}.")
+        venue = "bybit" if args.source == "bybit" else "binance"
+        exchange = (cfg.get("exchange") or {}).get("name", venue)
+        if exchange != venue:
+            raise ConfigError(f"--source {args.source} holds {venue.capitalize()} data; the config's exchange is {exchange!r}.")
         pairs = args.pairs or (cfg.get("exchange") or {}).get("pair_whitelist") or []
         if not pairs:
             raise ConfigError("no pairs: give --pairs BTC/USDT:USDT ... or a config with exchange.pair_whitelist.")
         start_ms, stop_ms = _timerange_ms(args.timerange)
+        if venue == "bybit":
+            return _start_bybit(args, cfg, list(pairs), start_ms, stop_ms)
         req = DownloadRequest(
             pairs=list(pairs), start_ms=start_ms, stop_ms=stop_ms,
             datadir=resolve_datadir(args.config, args.datadir),
@@ -83,6 +89,33 @@ def start(args: argparse.Namespace) -> int:
     print(f"open_interest files in {req.datadir / 'futures'}; statistics in {req.datadir / 'liqrisk_oi_metrics'}")
     if any(r.status[FAILED] for r in reports):
         print("some days could not be downloaded; run the same command again to fetch only those.", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return 0
+
+
+def _start_bybit(args: argparse.Namespace, cfg: dict, pairs: list[str], start_ms: int, stop_ms: int) -> int:
+    from pathlib import Path
+
+    from liqrisk.tools.datadir import resolve_datadir
+    from liqrisk.tools.download.bybit import DEFAULT_BYBIT_URL, BybitRequest, download_bybit_open_interest
+    from liqrisk.tools.download.fetch import FetchSettings
+
+    urls = ((cfg.get("exchange") or {}).get("ccxt_config") or {}).get("urls") or {}
+    api = urls.get("api") if isinstance(urls.get("api"), dict) else {}
+    if args.datadir:  # freqtrade's data folder: the files go to its bybit/ folder
+        datadir = Path(args.datadir) if Path(args.datadir).name == "bybit" else Path(args.datadir) / "bybit"
+    else:
+        datadir = resolve_datadir(args.config, None) if args.config else Path("user_data/data/bybit")
+    req = BybitRequest(pairs=pairs, start_ms=start_ms, stop_ms=stop_ms, datadir=datadir,
+                       data_format=cfg.get("dataformat_ohlcv", "feather"), timeframes=tuple(args.timeframes),
+                       base_url=args.archive_url or api.get("public") or DEFAULT_BYBIT_URL,
+                       settings=FetchSettings(timeout_s=args.timeout, retries=args.retries))
+    reports = download_bybit_open_interest(req, progress=True)
+    for report in reports:
+        print(report.summary())
+    print(f"open_interest files in {req.datadir / 'futures'}")
+    if any(r.error for r in reports):
+        print("some pages could not be downloaded; run the same command again to complete.", file=sys.stderr)
         return EXIT_INCOMPLETE
     return 0
 
