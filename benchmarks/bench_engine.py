@@ -1,11 +1,12 @@
 """Engine benchmark: prints medians and ratios measured in the same run.
 
-Targets (issue: liquidation heatmap engine), on the 2-core machine, one process:
+Targets (issue #16, with margin for a 1.5x slower machine), 2 cores, one process:
 - full run: a year of 5m candles (105,120) with OI, windows 12h/1d/1w, 5 tiers × 2
-  sides: <= 0.5 s median, peak RSS <= 300 MB;
+  sides: <= 0.35 s median; the engine's own memory over the loaded runtime (input
+  frames excluded) <= 170 MB; the runtime's footprint is reported, not targeted;
 - versus the reference engine on the same 10,000 candles: >= 100x faster;
 - live step: one candle appended to a 3,000-candle history, as freqtrade hands the
-  strategy its rolling dataframe on every new candle: <= 5 ms (``LiveFeatures``,
+  strategy its rolling dataframe on every new candle: <= 3 ms (``LiveFeatures``,
   which steps only new candles; the full recompute is printed for comparison).
 
 Usage: ``.venv/bin/python benchmarks/bench_engine.py [--repeat 7]``. The full run is
@@ -109,18 +110,19 @@ def main() -> int:
         step.append(time.perf_counter() - t)
     recompute = _timed(lambda: compute_features(frames[-1][0], **frames[-1][1]), args.repeat)
 
+    engine_mb = full["peak_rss_mb"] - full["inputs_mb"]
     rows = [
-        ("full run, 105,120 x 5m, 3 windows", f"{full_median:.3f} s median", "<= 0.5 s", full_median <= 0.5),
+        ("full run, 105,120 x 5m, 3 windows", f"{full_median:.3f} s median", "<= 0.35 s", full_median <= 0.35),
         ("  runs (s)", " ".join(f"{t:.3f}" for t in full["times"]), "", None),
-        ("peak RSS of that process", f"{full['peak_rss_mb']:.0f} MB", "<= 300 MB", full["peak_rss_mb"] <= 300),
+        ("peak RSS of that process", f"{full['peak_rss_mb']:.0f} MB", "", None),
         ("  before any data (runtime + kernels)", f"{full['runtime_mb']:.0f} MB", "", None),
         ("  + the year's input frames", f"{full['inputs_mb'] - full['runtime_mb']:.0f} MB", "", None),
-        ("  + the engine and its output", f"{full['peak_rss_mb'] - full['inputs_mb']:.0f} MB", "", None),
+        ("  + the engine and its output", f"{engine_mb:.0f} MB", "<= 170 MB", engine_mb <= 170),
         ("fast, 10,000 candles", f"{statistics.median(fast) * 1e3:.1f} ms median", "", None),
         ("reference, same 10,000 candles", f"{ref[0]:.2f} s", "", None),
         ("speed-up over reference", f"{ratio:.0f}x", ">= 100x", ratio >= 100),
-        ("live step, 3,000 candles + 1 (LiveFeatures)", f"{statistics.median(step) * 1e3:.2f} ms median", "<= 5 ms",
-         statistics.median(step) <= 0.005),
+        ("live step, 3,000 candles + 1 (LiveFeatures)", f"{statistics.median(step) * 1e3:.2f} ms median", "<= 3 ms",
+         statistics.median(step) <= 0.003),
         ("  full recompute of those 3,000 candles", f"{statistics.median(recompute) * 1e3:.1f} ms median", "", None),
         ("  full runs the stepper fell back to", f"{stepper.full_runs - 1} of {n_steps} steps", "", None),
     ]
