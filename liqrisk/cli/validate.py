@@ -26,10 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timerange", default=None,
                         help="freqtrade timerange to score, e.g. 20250101-20250201; one window of history before "
                              "it is loaded as warm-up (default: all data)")
-    parser.add_argument("--liquidations", "-l", default=None, metavar="FILE",
+    parser.add_argument("--liquidations", "-l", default=None, metavar="FILE|DIR",
                         help="actual liquidations (.csv/.feather/.parquet/.json): per candle 'date, long_usd, "
-                             "short_usd' or per event 'date, side, usd'; default: the simulator's "
+                             "short_usd' or per event 'date, side, usd'; or a folder recorded by 'liqrisk record' "
+                             "(candles touching a recording gap are skipped); default: the simulator's "
                              "<datadir>/liqrisk_truth/liquidations.parquet")
+    parser.add_argument("--exchanges", nargs="+", default=None, metavar="EXCHANGE",
+                        help="with a recorded --liquidations folder: the exchanges to sum (default: all recorded)")
     parser.add_argument("--csv", default=None, metavar="FILE",
                         help="score one per-candle CSV instead of a datadir: OHLCV, open interest and actual "
                              "liquidations in one file (USD or coin columns; see liqrisk.tools.validate.candle_csv)")
@@ -85,6 +88,8 @@ def start(args: argparse.Namespace) -> int:
         return _start_csv(args)
     if args.columns:
         return _fail("--columns goes with --csv.")
+    if args.exchanges and not (args.liquidations and Path(args.liquidations).is_dir()):
+        return _fail("--exchanges goes with a recorded --liquidations folder.")
     args.timeframe = args.timeframe or "5m"
     try:
         config = _model_config(args)
@@ -94,7 +99,13 @@ def start(args: argparse.Namespace) -> int:
         span_ms = None
         if args.ceiling is not None and args.liquidations:
             raise ConfigError(f"--ceiling {args.ceiling}: the oracle needs the simulator's truth (no --liquidations).")
-        if args.liquidations:
+        recorded = None
+        if args.liquidations and Path(args.liquidations).is_dir():
+            from liqrisk.tools.record import read_recorded
+
+            recorded = read_recorded(args.liquidations, args.pair, exchanges=args.exchanges, timeframe=args.timeframe)
+            actual = recorded.actuals  # per candle, only candles the recording fully covers
+        elif args.liquidations:
             actual = read_actuals(args.liquidations, pair=args.pair)
         else:
             truth = datadir / "liqrisk_truth" / "liquidations.parquet"
@@ -127,6 +138,11 @@ def start(args: argparse.Namespace) -> int:
     except LiqriskError as e:
         return _fail(str(e))
     print(result.table())
+    if recorded is not None:
+        print(f"actual liquidations: recorded, summed over {', '.join(recorded.exchanges)}; {len(recorded.gaps)} "
+              "recording gap(s) skipped" + ("; Binance publishes at most one liquidation per symbol per second, so "
+                                            "its totals undercount" if "binance" in recorded.exchanges else ""))
+        result.meta["recorded_exchanges"] = list(recorded.exchanges)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))

@@ -204,3 +204,38 @@ def test_a_denser_market_is_tracked_more_closely(simdir, tmp_path):
     sparse_score, dense_score = _score_5m(simdir), _score_5m(dense)
     for side in ("long", "short"):
         assert dense_score[side] > sparse_score[side] + 0.05, (side, sparse_score, dense_score)
+
+
+def test_cli_on_a_recorded_store_equals_the_truth_it_recorded(simdir, tmp_path, capsys):
+    # The simulator's liquidations written through the recorder's store (Bybit-style: every
+    # event): validate on the store gives the figures it gives on the truth file. A
+    # recording gap then removes exactly the candles it touches.
+    from liqrisk.tools.record.store import Liquidation, PairStore, event_key, store_root
+
+    truth = _truth(simdir)
+    t = truth["date"].to_numpy(np.int64)
+    meta = json.loads((simdir / "binance" / "liqrisk_truth" / "meta.json").read_text())
+    store = PairStore(store_root(tmp_path), "bybit", PAIR, latency_ms=500)
+    store.connected(int(meta["start_ms"]))  # the recording covers the simulated span
+    for when, side, price, usd in zip(t, truth["side"], truth["price"], truth["usd"], strict=True):
+        qty = float(usd) / float(price)
+        store.add(Liquidation(int(when), "bybit", PAIR, str(side), float(price), qty, float(usd),
+                              event_key(int(when), str(side), float(price), qty)))
+    store.flush(int(meta["end_ms"]))
+    args = ["validate", "--datadir", str(simdir), "--pair", PAIR, "--timeframe", "1h", "--window", "1d"]
+
+    def score(name, *extra):
+        assert main([*args, *extra, "--json", str(tmp_path / name)]) == 0
+        return json.loads((tmp_path / name).read_text())
+
+    truth_fig = score("truth.json")
+    rec_fig = score("rec.json", "--liquidations", str(tmp_path))
+    assert "recorded, summed over bybit; 0 recording gap(s) skipped" in capsys.readouterr().out
+    for side in ("long", "short"):
+        assert rec_fig[side]["spearman"] == pytest.approx(truth_fig[side]["spearman"], abs=1e-9)
+    hour = (int(np.median(t)) // 3_600_000 + 1) * 3_600_000 + 1_800_000  # mid-candle to mid-candle
+    store.add_gap(hour, hour + 3_600_000, "disconnect")
+    store.close(int(meta["end_ms"]))
+    gapped = score("gap.json", "--liquidations", str(tmp_path))
+    assert truth_fig["meta"]["n_candles"] - gapped["meta"]["n_candles"] == 2  # the two hours the gap touches
+    assert main([*args, "--exchanges", "bybit"]) == 2  # --exchanges needs a recorded folder
