@@ -143,6 +143,26 @@ def check_timeframe(dates: np.ndarray, timeframe: str) -> int:
     return tf_ns
 
 
+#: Mark candles whose close is typically further than this from the last-price close
+#: (median |mark / close − 1|) are at another scale or shifted (another pair, a 1000x
+#: contract, a time offset): a mark-last basis is a fraction of a percent.
+MAX_MEDIAN_MARK_GAP = 0.05
+
+
+def _mark_off(frame, rows, hit, low, high, close, pair: str) -> np.ndarray:
+    """bool per candle: the matched mark candles so far are a median more than
+    ``MAX_MEDIAN_MARK_GAP`` from the candles' closes (expanding, so causal); warned once."""
+    mark_close = _numeric(frame, "close", "mark")[rows] if "close" in frame.columns else np.sqrt(low * high)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.where(hit, mark_close / close - 1.0, np.nan)
+    off = _implausible(gap, MAX_MEDIAN_MARK_GAP)
+    if (off & hit).any():
+        warn_once(("mark_scale", pair), "liqrisk: mark candles for %s are a median over %g%% from the last-price "
+                  "close (another scale, pair or time offset?); using last-price wicks to consume levels there.",
+                  pair, 100 * MAX_MEDIAN_MARK_GAP)
+    return off
+
+
 def check_windows(cfg: LiqConfig, timeframe: str, pair: str = "") -> None:
     """Windows no longer than one candle hold only the candle's own levels, which are
     consumable from the next candle: their book estimates are always 0. All windows so
@@ -175,17 +195,29 @@ def _asof(avail_ns: np.ndarray, values: np.ndarray, query_ns: np.ndarray, max_ag
     return np.where(fresh, values[safe] if len(values) else np.nan, np.nan)
 
 
-#: A median |funding rate| above this (fraction per interval; 0.5%) is percent given as
-#: a fraction: a normal market's median is about 0.01%, and exchanges cap single rates
-#: near 0.3-2%.
+#: Funding whose median |rate| is above this (fraction per interval; 0.5%) is percent
+#: given as a fraction: a normal market's median is about 0.01%, and exchanges cap
+#: single rates near 0.3-2%.
 MAX_MEDIAN_FUNDING = 0.005
+
+
+def _implausible(values: np.ndarray, limit: float, *, first: int = 1) -> np.ndarray:
+    """bool per row: the median |value| of the finite values up to and including that
+    row exceeds ``limit`` (more than half of them do), judged from the ``first``-th value
+    on. Expanding, so it is causal: a row's verdict never depends on later rows."""
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        over = np.cumsum(finite & (np.abs(values) > limit))
+    seen = np.cumsum(finite)
+    return (2 * over > seen) & (seen >= first)
 
 
 def _funding_asof(fr: tuple[pd.DataFrame, np.ndarray] | None, close_ns: np.ndarray, max_staleness: str,
                   pair: str = "") -> np.ndarray:
     """Funding known at each close: the latest finite row with D + tf_f <= close (tf_f
     inferred from the rows, 1h if only one), NaN if none or older than ``max_staleness``.
-    All NaN (the funding fallback) when the rates look like percent, with one warning."""
+    NaN (the funding fallback) too while the rates known so far look like percent
+    (``MAX_MEDIAN_FUNDING``), with one warning per pair."""
     if fr is None:
         return np.full(len(close_ns), np.nan)
     frame, f_dates = fr
@@ -193,14 +225,19 @@ def _funding_asof(fr: tuple[pd.DataFrame, np.ndarray] | None, close_ns: np.ndarr
     if column is None:
         raise DataError(f"funding_rate needs a 'funding_rate' column, got columns {list(frame.columns)}.")
     rates = _numeric(frame, column, "funding_rate")
-    finite = rates[np.isfinite(rates)]
-    if len(finite) and np.median(np.abs(finite)) > MAX_MEDIAN_FUNDING:
-        warn_once(("funding_percent", pair), "liqrisk: funding_rate for %s has a median |rate| of %.4g per "
-                  "interval, implausible as a fraction (0.0001 = 0.01%%); are these percent? Divide by 100. "
-                  "The funding tilt is off (liq_funding_fallback=1).", pair, float(np.median(np.abs(finite))))
-        return np.full(len(close_ns), np.nan)
     tf_f = _infer_timeframe_ns(f_dates, 3600 * 10**9)
-    return _asof(f_dates + tf_f, rates, close_ns, timeframe_to_ns(max_staleness, key="funding_max_staleness"))
+    max_age = timeframe_to_ns(max_staleness, key="funding_max_staleness")
+    out = _asof(f_dates + tf_f, rates, close_ns, max_age)
+    percent = _implausible(rates, MAX_MEDIAN_FUNDING, first=3)  # one odd settlement is not a verdict
+    if percent.any():
+        # The verdict of the latest row known at each close (finite: every row has one).
+        known = _asof(f_dates + tf_f, percent.astype(np.float64), close_ns, np.iinfo(np.int64).max) == 1.0
+        if known.any():
+            warn_once(("funding_percent", pair), "liqrisk: funding_rate for %s has a median |rate| above %g per "
+                      "interval, implausible as a fraction (0.0001 = 0.01%%): are these percent? Divide by 100. "
+                      "The funding tilt is off there (liq_funding_fallback=1).", pair, MAX_MEDIAN_FUNDING)
+            out = np.where(known, np.nan, out)
+    return out
 
 
 def funding_at_close(dates, funding_rate, *, timeframe: str, max_staleness: str, pair: str = "") -> np.ndarray:
@@ -344,6 +381,9 @@ def align(
     if mk is not None:
         frame, m_dates = mk
         info["mark"] = (int(m_dates[0]), int(m_dates[0]))  # matched by date
+        if not {"high", "low"} <= set(frame.columns):
+            raise DataError(f"mark needs 'high' and 'low' columns (mark-price candles), got columns "
+                            f"{list(frame.columns)}; pass mark=None to consume levels with last-price wicks.")
         if _infer_timeframe_ns(m_dates, tf_ns) != tf_ns:
             warn_once(("mark_tf", pair), "liqrisk: mark candles for %s are not at the %s timeframe; using "
                       "last-price wicks to consume levels.", pair, timeframe)
@@ -351,9 +391,10 @@ def align(
             pos = np.searchsorted(m_dates, dates)
             hit = (pos < len(m_dates)) & (m_dates[np.minimum(pos, len(m_dates) - 1)] == dates)
             safe = np.minimum(pos, len(m_dates) - 1)
-            if "low" in frame.columns and "high" in frame.columns:
-                mark_low = np.where(hit, _numeric(frame, "low", "mark")[safe], np.nan)
-                mark_high = np.where(hit, _numeric(frame, "high", "mark")[safe], np.nan)
+            low, high = _numeric(frame, "low", "mark")[safe], _numeric(frame, "high", "mark")[safe]
+            hit &= ~_mark_off(frame, safe, hit, low, high, cols["close"], pair)
+            mark_low = np.where(hit, low, np.nan)
+            mark_high = np.where(hit, high, np.nan)
 
     candles = AlignedCandles(
         dates_ns=dates, open=cols["open"], high=cols["high"], low=cols["low"], close=cols["close"],

@@ -44,6 +44,9 @@ def markets(draw, min_size=1, max_size=48, allow_nan=True):
         f["open_interest"].loc[draw(st.lists(st.integers(0, n - 1), max_size=3)), "open_interest_value"] = np.nan
     if n > 3 and draw(st.booleans()):  # gaps: drop some candles (and their OI)
         drop = sorted(set(draw(st.lists(st.integers(1, n - 1), max_size=3))))
+        # Keep 1h the most common spacing (each dropped row turns two 1h steps into one
+        # longer one), or the candles would not be 1h candles with gaps (check_timeframe).
+        drop = drop if n > 3 * len(drop) + 1 else []
         for key in f:
             f[key] = f[key].drop(index=drop).reset_index(drop=True)
     return f
