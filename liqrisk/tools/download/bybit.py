@@ -136,23 +136,29 @@ def get_result(base_url: str, path: str, params: dict, settings: FetchSettings) 
     last = ""
     for attempt in range(settings.retries + 1):
         wait = min(MAX_BACKOFF_S, settings.backoff_s * 2**attempt)
+        body, refused = None, ""
         try:
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
             with urllib.request.urlopen(req, timeout=settings.timeout_s) as resp:
                 body = json.loads(resp.read())
-            code = int(body.get("retCode", -1))
-            if code == 0:
-                return body.get("result") or {}
-            if code not in RETRY_CODES:
-                raise DataError(f"Bybit refused {path} {params}: retCode {code} {body.get('retMsg', '')!r}")
-            last = f"retCode {code} {body.get('retMsg', '')}"
         except urllib.error.HTTPError as e:
             if e.code not in RETRY_STATUSES:
-                raise DataError(f"Bybit answered HTTP {e.code} {e.reason} to {url}") from None
+                refused = f"Bybit answered HTTP {e.code} {e.reason} to {url}"
             last = f"HTTP {e.code}"
         except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             last = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+        if isinstance(body, dict):
+            code = body.get("retCode")
+            if code == 0:
+                return body.get("result") or {}
+            last = f"retCode {code} {body.get('retMsg', '')}"
+            if code not in RETRY_CODES:
+                refused = f"Bybit refused {path} {params}: retCode {code} {body.get('retMsg', '')!r}"
+        elif body is not None:
+            last = "an answer that is not a JSON object"
+        if refused:
+            raise DataError(refused)
         if attempt < settings.retries:
             settings.sleep(wait)
     raise BybitUnavailable(f"{path}: {last} after {settings.retries + 1} attempts")
