@@ -309,7 +309,14 @@ def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
                             "sort with df.sort_values('date').")
     cols = {c: _numeric(ohlcv, c, "ohlcv") for c in OHLCV_REQUIRED}
     if "taker_buy_volume" in ohlcv.columns:
-        cols["taker_buy_volume"] = _numeric(ohlcv, "taker_buy_volume", "ohlcv")
+        taker = cols["taker_buy_volume"] = _numeric(ohlcv, "taker_buy_volume", "ohlcv")
+        with np.errstate(invalid="ignore"):  # up to 1% over volume is rounding between feeds (clipped)
+            bad = (taker < 0) | ((cols["volume"] > 0) & (taker > 1.01 * cols["volume"]))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"ohlcv: taker_buy_volume must be between 0 and volume (both base units); row {i} has "
+                            f"{taker[i]!r} with volume {cols['volume'][i]!r}. Convert quote amounts with / close, "
+                            "or drop the column (the candle shape then sets the long/short split).")
     return dates, cols
 
 

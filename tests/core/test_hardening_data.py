@@ -103,3 +103,23 @@ def test_mark_without_high_or_low_raises(market, drop):
 def test_use_mark_false_ignores_even_a_broken_mark(market):
     out = _run(market, mark=market["mark"][["date", "close"]], config={"use_mark": False})
     pd.testing.assert_frame_equal(out, _run(market, mark=None))
+
+
+# Taker buy volume ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("taker", "match"), [
+    (lambda o: -o["volume"] * 0.1, "taker_buy_volume.*row 0"),
+    (lambda o: o["volume"] * o["close"] * 0.5, "taker_buy_volume.*/ close"),  # quote, not base
+    (lambda o: o["volume"].where(o.index != 7, o["volume"] * 1.5), "row 7"),
+])
+def test_impossible_taker_buy_volume_raises(market, taker, match):
+    ohlcv = market["ohlcv"].assign(taker_buy_volume=taker(market["ohlcv"]))
+    with pytest.raises(DataError, match=match):
+        _run(market, ohlcv=ohlcv)
+
+
+def test_taker_rounding_and_missing_values_are_accepted(market):
+    o = market["ohlcv"]
+    taker = (o["volume"] * 0.5).where(o.index % 5 != 0, o["volume"] * 1.005)  # 0.5% over: feed rounding
+    taker = taker.where(o.index != 3, np.nan)
+    out = _run(market, ohlcv=o.assign(taker_buy_volume=taker, volume=o["volume"].where(o.index != 4, 0.0)))
+    assert out["liq_long_share"].between(0, 1).all()
