@@ -48,8 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resimulate", action="store_true", help="simulate even when matching data is there")
     parser.add_argument("--timerange", default=None,
                         help="backtest timerange, e.g. 20250201-20250331 (default: the data minus an 8-day warm-up)")
-    parser.add_argument("--port", type=B.int_range(1, 65535, "TCP port"), default=None,
-                        help="local exchange port, 1..65535 (default: the config's, 8765; a free one if that is busy)")
+    parser.add_argument("--port", type=B.port, default=None,
+                        help="local exchange port, 0..65535, 0 for any free one (default: the config's, 8765; a "
+                             "free one if that is busy)")
     parser.add_argument("--userdir", type=Path, default=Path("user_data"),
                         help="freqtrade user folder; logs/, plot/ and backtest_results/ go there (default: %(default)s)")
     parser.add_argument("--results", type=Path, default=None,
