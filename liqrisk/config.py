@@ -8,6 +8,7 @@ the README ("Configuration keys").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -96,6 +97,12 @@ class LiqConfig:
     use_mark: bool = True
     #: A JSON tier file (freqtrade's leverage_tiers_<STAKE>.json layout); None = freqtrade's Binance table.
     tiers_path: str | None = None
+    #: Exchanges whose open interest is summed in USD per stamp, e.g. ["binance", "bybit",
+    #: "okx"] (each exchange's files: ``<datadir>/../<exchange>/futures``); None = the
+    #: data's own exchange only. Read by the adapter and the tools, which hand the engine
+    #: the summed frame (``liqrisk.core.oi_sources``); the first exchange is bit 1 of
+    #: ``liq_oi_sources``, the second bit 2, the third bit 4.
+    oi_sources: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -116,7 +123,7 @@ class LiqConfig:
                 f"unknown liqrisk config key(s) {unknown}; known keys: {sorted(known)}."
             )
         values = dict(mapping)
-        for key in ("windows", "leverage_tiers", "leverage_weights", "entry_weights"):
+        for key in ("windows", "leverage_tiers", "leverage_weights", "entry_weights", "oi_sources"):
             if key in values and isinstance(values[key], list):
                 values[key] = tuple(values[key])
         if isinstance(values.get("tier_half_life"), list):
@@ -220,6 +227,21 @@ def _validate(cfg: LiqConfig) -> None:
     if cfg.oi_max_staleness is not None:
         timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness")
     timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness")
+    _check_oi_sources(cfg.oi_sources)
     if not isinstance(cfg.use_mark, bool | np.bool_):
         # "no" or "false" from a config file is truthy: it would silently mean True.
         raise ConfigError(f"use_mark={cfg.use_mark!r} must be true or false (a boolean, not a string).")
+
+
+def _check_oi_sources(sources) -> None:
+    if sources is None:
+        return
+    example = 'e.g. ["binance", "bybit", "okx"]'
+    if isinstance(sources, str) or not isinstance(sources, tuple | list) or not sources:
+        raise ConfigError(f"oi_sources={sources!r} must be a non-empty list of exchange ids, {example}, or null.")
+    for name in sources:
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]{1,40}", name):
+            raise ConfigError(f"oi_sources: {name!r} is not an exchange id (the datadir folder name: lower-case "
+                              f"letters, digits and _), {example}.")
+    if len(set(sources)) != len(sources):
+        raise ConfigError(f"oi_sources={list(sources)!r} names an exchange twice.")

@@ -26,6 +26,7 @@ import pandas as pd
 from liqrisk._util import candle_timeframe_ns, timeframe_to_ns, warn_once
 from liqrisk.config import LiqConfig
 from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
+from liqrisk.core.oi_sources import SOURCES_COLUMN, same_sources, source_mask
 from liqrisk.core.tiers import tier_table
 from liqrisk.errors import ConfigError, DataError
 
@@ -366,6 +367,10 @@ def align(
             fill = ~(np.isfinite(oi_open) & np.isfinite(oi_close)) & np.isfinite(at_open) & np.isfinite(at_close)
             oi_open = np.where(fill, at_open, oi_open)
             oi_close = np.where(fill, at_close, oi_close)
+        if SOURCES_COLUMN in frame.columns:  # summed OI: a source joining or leaving is no change of positions
+            mask = source_mask(frame)
+            oi_open, oi_close = same_sources(_asof(avail, mask, dates, max_age), _asof(avail, mask, close_ns, max_age),
+                                             oi_open, oi_close)
         if {"open_interest_high", "open_interest_low"} <= set(frame.columns) and tf_oi == tf_ns:
             # OI's range within the row's own candle (quote), known at that candle's close:
             # only the row that closes exactly at t's close belongs to t.
