@@ -24,6 +24,7 @@ from D + timeframe on, after the snapshot was taken. A coarser timeframe keeps t
 rows from either source mean the same thing in one file. (The last snapshot inside the candle,
 11:55 for the 11:00 row, would also be free of lookahead, but the file would then change
 meaning where the archive's rows meet the API's.) A missing snapshot stays missing.
+The long/short statistics are dated when they are known instead (``ratio_rows``).
 """
 
 from __future__ import annotations
@@ -171,9 +172,16 @@ def oi_candles(snap: pd.DataFrame, timeframe: str) -> pd.DataFrame:
 
 
 def ratio_rows(snap: pd.DataFrame) -> pd.DataFrame:
-    """The 5m ``date`` + ``RATIO_COLUMNS`` rows with at least one value (same stamps as OI)."""
+    """The 5m ``date`` + ``RATIO_COLUMNS`` rows with at least one value.
+
+    ``date`` is when the row is known: ``create_time`` rounded *up* to the 5-minute grid.
+    On the archive's usual round times that is ``create_time`` itself, the OI rows' stamp;
+    a snapshot taken at 12:05:07 is dated 12:10, never before it was taken. The taker ratio
+    of row D covers [D − 5m, D) (``liqrisk.core.taker``). Two snapshots rounding to one
+    date keep the later."""
     values = snap[list(RATIO_COLUMNS)]
     keep = values.notna().any(axis=1).to_numpy()
     out = values[keep].reset_index(drop=True)
-    out.insert(0, "date", utc_dates(snap["slot_ms"].to_numpy(dtype=np.int64)[keep]))
-    return out
+    create = snap["create_ms"].to_numpy(dtype=np.int64)[keep]
+    out.insert(0, "date", utc_dates(-(-create // SNAPSHOT_MS) * SNAPSHOT_MS))
+    return out.drop_duplicates("date", keep="last").reset_index(drop=True)

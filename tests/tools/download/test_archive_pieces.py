@@ -49,6 +49,10 @@ def test_real_format_rows_empty_fields_duplicates_and_off_grid_times():
     assert snap["open_interest_amount"].tolist() == [100243.058, 100190.5]
     assert snap["open_interest_value"].iloc[0] == float("12494186585.40")
     assert snap["sum_taker_long_short_vol_ratio"].tolist() == [1.15, 1.0]
+    # The statistics are dated when known: the late 00:14:59 snapshot at 00:15, not 00:10.
+    ratios = M.ratio_rows(snap)
+    assert ratios["date"].tolist() == [pd.Timestamp("2024-01-01 00:05", tz="UTC"),
+                                       pd.Timestamp("2024-01-01 00:15", tz="UTC")]
 
 
 def test_headerless_and_epoch_ms_files_read_too():
