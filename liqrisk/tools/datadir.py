@@ -14,8 +14,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from liqrisk._util import timeframe_to_ns
 from liqrisk.errors import ConfigError, DataError
 
 #: An exchange folder name: freqtrade's exchange ids (binance, bybit, gate, okx...).
@@ -57,6 +59,10 @@ class MarketData:
     open_interest: pd.DataFrame | None
     funding_rate: pd.DataFrame | None
     mark: pd.DataFrame | None
+    #: Exchanges whose OI ``open_interest`` sums (the ``oi_sources`` setting); () = own only.
+    oi_sources: tuple[str, ...] = ()
+    #: Candles whose ``taker_buy_volume`` came from the archive's taker ratio (oi_metrics file).
+    taker_candles: int = 0
 
     def engine_inputs(self) -> dict:
         """Keyword arguments for ``compute_features`` / ``liquidation_heatmap``."""
@@ -100,14 +106,23 @@ def resolve_datadir(config: str | Path | None = None, datadir: str | Path | None
     return path
 
 
+_FROM_CONFIG = object()
+
+
 def load_market(
     pair: str, timeframe: str, *, config: str | Path | None = None, datadir: str | Path | None = None,
     timerange: str | None = None, startup_candles: int = 0, funding_timeframe: str = "1h",
+    oi_sources=_FROM_CONFIG, taker: bool = True,
 ) -> MarketData:
     """Load futures OHLCV, and open_interest, funding_rate and mark candles when present.
 
     :param timerange: freqtrade syntax, e.g. ``"20250101-20250201"``; history of
         ``startup_candles`` before its start is loaded too (as freqtrade does).
+    :param oi_sources: exchanges whose OI is summed (``liqrisk.core.oi_sources``), each read
+        from its folder beside this datadir (``<datadir>/../bybit``); None = this exchange
+        only; default: the config file's ``liqrisk.oi_sources``.
+    :param taker: add ``taker_buy_volume`` from the archive's taker ratio when the pair's
+        ``liqrisk_oi_metrics`` file is there (``liqrisk.core.taker``).
     :raises DataError: no futures candles for the pair in the datadir / timerange.
     """
     from freqtrade.configuration import TimeRange
@@ -145,14 +160,106 @@ def load_market(
             + (f" within {timerange}" if timerange else "")
             + (f"; found: {', '.join(files[:8])}" if files else "; the folder has no futures data (run liqrisk simulate or freqtrade download-data)")
         )
-    # Auxiliary series: load a little more history than the candles need, so the
-    # first candles' as-of lookups find their rows.
+    ohlcv = ohlcv.reset_index(drop=True)
+    if oi_sources is _FROM_CONFIG:
+        oi_sources = config_oi_sources(config)
+    sources = tuple(oi_sources or ())
+    if sources:
+        frames = []
+        for name in sources:
+            folder = exchange_folder(path, name)
+            check_readable(candle_file(folder, pair, timeframe, CandleType.OPEN_INTEREST))
+            frames.append(load_oi_from(folder, pair, timeframe, tr, startup_candles, load_pair_history))
+        open_interest = summed_open_interest(pair, sources, frames, ohlcv)
+    else:
+        open_interest = load(CandleType.OPEN_INTEREST, timeframe)
+    taker_candles = 0
+    if taker:
+        per_5m = max(1, timeframe_to_ns(timeframe) // (300 * 10**9))
+        ohlcv, taker_candles = add_archive_taker(
+            path, pair, timeframe, ohlcv,
+            (lambda: load(CandleType.FUTURES, "5m", startup_candles * per_5m)) if per_5m > 1 else None)
     return MarketData(
-        pair=pair, timeframe=timeframe, datadir=path, ohlcv=ohlcv.reset_index(drop=True),
-        open_interest=load(CandleType.OPEN_INTEREST, timeframe),
+        pair=pair, timeframe=timeframe, datadir=path, ohlcv=ohlcv, open_interest=open_interest,
         funding_rate=load(CandleType.FUNDING_RATE, funding_timeframe),
-        mark=load(CandleType.MARK, timeframe),
+        mark=load(CandleType.MARK, timeframe), oi_sources=sources, taker_candles=taker_candles,
     )
+
+
+def config_oi_sources(config: str | Path | None) -> tuple[str, ...] | None:
+    """The config file's ``liqrisk.oi_sources`` (checked as the model config checks it), or None."""
+    if not config:
+        return None
+    section = read_config(config).get("liqrisk") or {}
+    value = section.get("oi_sources") if isinstance(section, dict) else None
+    if value is None:
+        return None
+    from liqrisk.config import LiqConfig
+
+    try:
+        return LiqConfig(oi_sources=tuple(value) if isinstance(value, list) else value).oi_sources
+    except ConfigError as e:
+        raise ConfigError(f"config file {config}: liqrisk.{e}") from None
+
+
+def exchange_folder(datadir: Path, exchange: str) -> Path:
+    """The data folder of ``exchange`` beside ``datadir`` (``user_data/data/binance`` ->
+    ``user_data/data/bybit``); ``datadir`` itself for its own exchange (its folder name)."""
+    check_exchange_name(exchange)
+    datadir = Path(datadir)
+    return datadir if datadir.name == exchange else datadir.parent / exchange
+
+
+def load_oi_from(folder: Path, pair: str, timeframe: str, tr=None, startup_candles: int = 0,
+                 loader=None) -> pd.DataFrame | None:
+    """One exchange's ``open_interest`` candles through freqtrade's data handler, or None."""
+    from freqtrade.enums import CandleType
+
+    if loader is None:
+        from freqtrade.data.history import load_pair_history as loader
+    if not (Path(folder) / "futures").is_dir():
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The inplace keyword", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
+        df = loader(pair, timeframe, Path(folder), timerange=tr, candle_type=CandleType.OPEN_INTEREST,
+                    startup_candles=startup_candles, fill_up_missing=False, data_format="feather")
+    return df if df is not None and not df.empty else None
+
+
+def summed_open_interest(pair: str, sources: tuple[str, ...], frames: list, price: pd.DataFrame | None):
+    """``sum_open_interest`` of the sources' frames, with one warning naming the sources that
+    have no OI at all for ``pair`` (they stay out of every sum and of ``liq_oi_sources``)."""
+    from liqrisk._util import warn_once
+    from liqrisk.core.oi_sources import sum_open_interest
+
+    missing = [name for name, f in zip(sources, frames, strict=True) if f is None or f.empty]
+    if missing:
+        warn_once(("oi_sources_missing", pair, tuple(missing)), "liqrisk: no open_interest for %s from %s; "
+                  "summing %s only (liq_oi_sources says which exchanges each candle holds).", pair,
+                  ", ".join(missing), ", ".join(n for n in sources if n not in missing) or "nothing")
+    return sum_open_interest(frames, price=price)
+
+
+def add_archive_taker(datadir: Path, pair: str, timeframe: str, ohlcv: pd.DataFrame,
+                      load_5m=None) -> tuple[pd.DataFrame, int]:
+    """``ohlcv`` with ``taker_buy_volume`` from the pair's archive ``oi_metrics`` file (the
+    taker ratio; ``liqrisk.core.taker``) and how many candles got a value. Unchanged when
+    there is no such file or the candles already carry the column."""
+    from liqrisk.core.taker import taker_buy_share, with_taker_volume
+    from liqrisk.tools.download.store import load_ratios
+
+    if "taker_buy_volume" in ohlcv.columns:
+        return ohlcv, 0
+    try:
+        metrics = load_ratios(Path(datadir), pair)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds; the engine does without
+        raise DataError(f"the taker ratio file of {pair} in {Path(datadir) / 'liqrisk_oi_metrics'} is unreadable "
+                        f"({e}); delete it and run liqrisk download-oi again.") from None
+    if metrics is None:
+        return ohlcv, 0
+    share = taker_buy_share(ohlcv["date"], timeframe, metrics, volume_5m=load_5m() if load_5m else None)
+    known = int(np.isfinite(share).sum())
+    return (with_taker_volume(ohlcv, share), known) if known else (ohlcv, 0)
 
 
 def candle_file(datadir: Path, pair: str, timeframe: str, candle_type) -> Path:
