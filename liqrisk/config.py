@@ -103,6 +103,9 @@ class LiqConfig:
     #: the summed frame (``liqrisk.core.oi_sources``); the first exchange is bit 1 of
     #: ``liq_oi_sources``, the second bit 2, the third bit 4.
     oi_sources: tuple[str, ...] | None = None
+    #: Take the long/short split from the archive's 5-minute taker buy/sell ratio when
+    #: ``liqrisk download-oi`` left the pair's ``liqrisk_oi_metrics`` file (adapter, tools).
+    use_archive_taker: bool = True
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -231,6 +234,8 @@ def _validate(cfg: LiqConfig) -> None:
     if not isinstance(cfg.use_mark, bool | np.bool_):
         # "no" or "false" from a config file is truthy: it would silently mean True.
         raise ConfigError(f"use_mark={cfg.use_mark!r} must be true or false (a boolean, not a string).")
+    if not isinstance(cfg.use_archive_taker, bool | np.bool_):
+        raise ConfigError(f"use_archive_taker={cfg.use_archive_taker!r} must be true or false (a boolean).")
 
 
 def _check_oi_sources(sources) -> None:
