@@ -21,7 +21,11 @@ Frames are pushed in wall-clock time at their push time. A client that is not co
 then misses them, as on a real exchange. Faults: ``drop_connections(down_s)`` closes
 every connection and refuses new ones for ``down_s`` seconds; ``replay_ms`` re-sends a
 new subscriber the frames of the last ``replay_ms`` (real exchanges do not; it exercises
-a recorder's de-duplication).
+a recorder's de-duplication); ``WsFaults`` drops every connection at random seconds and
+pushes a share of the frames late (``liqrisk exchange --faults ws_drop:R,ws_delay:R``).
+
+``start()`` serves on a port of its own; ``attach(app)`` + ``start_pump()`` serve on an
+existing aiohttp application instead (``liqrisk exchange`` serves them beside its REST API).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ import numpy as np
 import pandas as pd
 from aiohttp import WSMsgType, web
 
+from liqrisk.tools.exchange.live_liquidations import WsFaults
+
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -52,6 +58,12 @@ EVENT_FIELDS = ("date", "pair", "side", "price", "qty")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def ws_urls(base: str) -> dict[str, str]:
+    """ccxt WebSocket base URLs of a server at ``base`` (``http://127.0.0.1:8765``), per exchange."""
+    host = base.rstrip("/").split("://", 1)[-1]
+    return {"binance": f"ws://{host}/binance/ws", "bybit": f"ws://{host}/bybit/v5/public/linear"}
 
 
 def _symbol(pair: str) -> str:
@@ -152,12 +164,16 @@ class LiquidationWsServer:
     :param port: TCP port on 127.0.0.1 (0: a free one; see ``port`` after start).
     :param binance_sampling: push only Binance's sample (default, as Binance does).
     :param replay_ms: re-send a new subscription the frames pushed in the last ``replay_ms``.
+    :param faults: random drops and late frames (``WsFaults``).
     """
 
-    def __init__(self, events=None, *, port: int = 0, binance_sampling: bool = True, replay_ms: int = 0):
+    def __init__(self, events=None, *, port: int = 0, binance_sampling: bool = True, replay_ms: int = 0,
+                 faults: WsFaults | None = None):
         self.port = port
         self.binance_sampling = binance_sampling
         self.replay_ms = replay_ms
+        self.faults = faults
+        self.dropped = self.delayed = 0
         self._heap: list = []
         self._seq = itertools.count()
         self._conns: set[_Conn] = set()
@@ -166,6 +182,7 @@ class LiquidationWsServer:
         self._wake: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
+        self._fault_task: asyncio.Task | None = None
         self.sent = 0
         self.acks = 0  # subscribe requests answered, over all connections
         self.subscriptions: dict[str, set[str]] = {"binance": set(), "bybit": set()}
@@ -174,8 +191,7 @@ class LiquidationWsServer:
     @property
     def urls(self) -> dict[str, str]:
         """ccxt WebSocket base URLs (``urls.api.ws.linear`` / ``urls.api.ws.public.linear``)."""
-        return {"binance": f"ws://{LOOPBACK}:{self.port}/binance/ws",
-                "bybit": f"ws://{LOOPBACK}:{self.port}/bybit/v5/public/linear"}
+        return ws_urls(f"http://{LOOPBACK}:{self.port}")
 
     def feed(self, events) -> None:
         """Schedule ``events`` (columns ``date, pair, side, price, qty``; ``date`` wall-clock ms).
@@ -183,29 +199,49 @@ class LiquidationWsServer:
         frames = [("bybit", *f) for f in bybit_frames(events)]
         frames += [("binance", *f) for f in binance_frames(events, self.binance_sampling)]
         for style, push, topic, payload in frames:
-            heapq.heappush(self._heap, (push, next(self._seq), style, topic, json.dumps(payload)))
+            heapq.heappush(self._heap, (push, next(self._seq), style, topic, json.dumps(payload), False))
         if self._wake is not None:
             self._wake.set()
 
+    def attach(self, app: web.Application) -> None:
+        """Serve the streams on ``app`` (at ``/binance/...`` and ``/bybit/...``)."""
+        app.router.add_get("/{style:binance|bybit}/{tail:.*}", self._handle)
+
     async def start(self) -> LiquidationWsServer:
         app = web.Application()
-        app.router.add_get("/{style:binance|bybit}/{tail:.*}", self._handle)
+        self.attach(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, LOOPBACK, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+        await self.start_pump()
+        logger.info("liquidation WebSocket server on %s", self.urls)
+        return self
+
+    async def start_pump(self) -> None:
+        """Start pushing frames (and drawing ``faults``) on the running loop."""
         self._wake = asyncio.Event()
         for events in self._pending:
             self.feed(events)
         self._task = asyncio.create_task(self._pump())
-        logger.info("liquidation WebSocket server on %s", self.urls)
-        return self
+        if self.faults is not None and self.faults.drop_per_s > 0:
+            self._fault_task = asyncio.create_task(self._drop_at_random())
+
+    async def _drop_at_random(self) -> None:
+        while True:
+            await asyncio.sleep(1.0 - time.time() % 1.0)
+            if self.faults.draw("drop", int(time.time())) < self.faults.drop_per_s:
+                n = await self.drop_connections(self.faults.down_s)
+                self.dropped += 1
+                logger.info("injected fault ws_drop: closed %d liquidation WebSocket(s), down %.1f s", n,
+                            self.faults.down_s)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._fault_task):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for conn in list(self._conns):
             await conn.ws.close()
         if self._runner:
@@ -233,7 +269,12 @@ class LiquidationWsServer:
                 except TimeoutError:
                     pass
                 continue
-            push, _, style, topic, text = heapq.heappop(self._heap)
+            push, seq, style, topic, text, late = heapq.heappop(self._heap)
+            if (self.faults is not None and not late and self.faults.delay_share > 0
+                    and self.faults.draw("delay", seq) < self.faults.delay_share):
+                self.delayed += 1
+                heapq.heappush(self._heap, (push + int(self.faults.delay_s * 1000), seq, style, topic, text, True))
+                continue
             self._recent.append((push, style, topic, text))
             cutoff = push - self.replay_ms
             while self._recent and self._recent[0][0] < cutoff:

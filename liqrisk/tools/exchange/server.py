@@ -1,5 +1,10 @@
 """The aiohttp server: routing, Binance error bodies, injected faults, start and stop.
 
+Beside the REST API, the same port serves the liquidation WebSocket streams
+(``/binance/ws``, ``/bybit/v5/public/linear``; ``liquidation_ws.py``), fed from the
+simulator's liquidations when the source is live (``live_liquidations.py``). HTTP faults
+and the weight header leave those paths alone; their faults are ``WsFaults``.
+
 ``run(...)`` serves until SIGINT/SIGTERM (the CLI). ``ServerThread`` serves from a background
 thread on an ephemeral port (tests, notebooks). Only loopback addresses are served.
 """
@@ -19,6 +24,8 @@ from liqrisk.tools.exchange import bybit_http, routes
 from liqrisk.tools.exchange.archive import ArchiveFaults, add_archive_routes
 from liqrisk.tools.exchange.binance_shapes import FAULT_5XX, BinanceError
 from liqrisk.tools.exchange.faults import RETRY_AFTER_S, FaultPlan
+from liqrisk.tools.exchange.liquidation_ws import LiquidationWsServer
+from liqrisk.tools.exchange.live_liquidations import WsFaults, feed_live
 from liqrisk.tools.exchange.source import MarketSource
 from liqrisk.tools.exchange.state import Exchange, Query
 
@@ -87,6 +94,8 @@ def freqtrade_exchange_config(base_url: str) -> dict:
 # -- middlewares -------------------------------------------------------------------------------
 
 _warned_paths: set[str] = set()
+#: Paths of the liquidation WebSocket streams (no HTTP faults, no weight header).
+WS_PREFIXES = ("/binance/", "/bybit/")
 
 
 def _json(status: int, body: object, headers: dict | None = None) -> web.Response:
@@ -118,6 +127,8 @@ async def binance_errors(request: web.Request, handler):
 async def injected_faults(request: web.Request, handler):
     """Fail some requests on purpose, as ``--faults`` asks (see ``faults.py``)."""
     plan = request.app.get(FAULTS_KEY)
+    if request.path.startswith(WS_PREFIXES):
+        return await handler(request)
     bybit = bybit_http.is_bybit(request.path)
     if plan is not None and bybit and bybit_http.exempt(plan, request.path):
         plan = None
@@ -141,6 +152,8 @@ async def injected_faults(request: web.Request, handler):
 async def weight_header(request: web.Request, handler):
     """Binance reports the request weight used in the current minute; clients log it."""
     response = await handler(request)
+    if request.path.startswith(WS_PREFIXES):
+        return response
     app = request.app
     minute = int(time.time() // 60)
     used = app[WEIGHT_KEY]
@@ -167,10 +180,12 @@ async def _not_found(request: web.Request) -> web.Response:
 
 
 def make_app(exchange: Exchange, faults: FaultPlan | None = None,
-             archive_faults: ArchiveFaults | None = None) -> web.Application:
+             archive_faults: ArchiveFaults | None = None,
+             liquidations: LiquidationWsServer | None = None) -> web.Application:
     """The aiohttp application answering Binance's public endpoints from ``exchange``, Bybit's
-    v5 market endpoints from the same market (``bybit_http.py``), and the public data archive's
-    daily metrics files (``archive.py``; ``archive_faults``: bad days)."""
+    v5 market endpoints from the same market (``bybit_http.py``), the public data archive's
+    daily metrics files (``archive.py``; ``archive_faults``: bad days) and, with
+    ``liquidations``, the liquidation WebSocket streams (started by ``start_streams``)."""
     app = web.Application(middlewares=[weight_header, injected_faults, binance_errors])
     app[EXCHANGE_KEY] = exchange
     if faults is not None:
@@ -180,6 +195,8 @@ def make_app(exchange: Exchange, faults: FaultPlan | None = None,
         app.router.add_get(path, _endpoint(fn), allow_head=False)
     add_archive_routes(app, exchange, archive_faults)
     bybit_http.add_bybit_routes(app, EXCHANGE_KEY)
+    if liquidations is not None:
+        liquidations.attach(app)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
@@ -207,18 +224,35 @@ async def _start(app: web.Application, host: str, port: int, access_log: bool) -
     return runner, int(bound)
 
 
+async def start_streams(liquidations: LiquidationWsServer, exchange: Exchange, port: int) -> asyncio.Task:
+    """Start pushing liquidation frames, and feeding them from a live source; returns the feed
+    task (cancel it, then ``await liquidations.stop()``)."""
+    liquidations.port = port
+    await liquidations.start_pump()
+    return asyncio.create_task(feed_live(liquidations, exchange))
+
+
+async def stop_streams(liquidations: LiquidationWsServer, feed: asyncio.Task) -> None:
+    feed.cancel()
+    await asyncio.gather(feed, return_exceptions=True)
+    await liquidations.stop()
+
+
 def run(source: MarketSource, *, host: str = "127.0.0.1", port: int = 8765, faults: FaultPlan | None = None,
-        on_ready: Callable[[str], None] | None = None, access_log: bool = False) -> None:
+        on_ready: Callable[[str], None] | None = None, access_log: bool = False,
+        archive_faults: ArchiveFaults | None = None, ws_faults: WsFaults | None = None) -> None:
     """Serve until SIGINT or SIGTERM. ``on_ready(base_url)`` is called once the port is bound.
     Raises OSError when the port cannot be bound."""
     import signal
 
     check_loopback(host)
     exchange = Exchange(source)
-    app = make_app(exchange, faults)
+    liquidations = LiquidationWsServer(faults=ws_faults)
+    app = make_app(exchange, faults, archive_faults, liquidations)
 
     async def main() -> None:
         runner, bound = await _start(app, host, port, access_log)
+        feed = await start_streams(liquidations, exchange, bound)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -229,6 +263,7 @@ def run(source: MarketSource, *, host: str = "127.0.0.1", port: int = 8765, faul
                 on_ready(f"http://{host}:{bound}")
             await stop.wait()
         finally:
+            await stop_streams(liquidations, feed)
             await runner.cleanup()
 
     asyncio.run(main())
@@ -238,15 +273,18 @@ class ServerThread:
     """The server on a background thread: ``with ServerThread(source) as srv: srv.url``.
 
     ``port=0`` picks a free port. ``clock`` (epoch ms) replaces the real clock, for tests.
-    ``archive_faults``: days the metrics archive serves missing or corrupted.
+    ``archive_faults``: days the metrics archive serves missing or corrupted. ``liquidations``
+    (a ``LiquidationWsServer``): serve the liquidation streams too (``ws_urls(url)``).
     """
 
     def __init__(self, source: MarketSource, *, host: str = "127.0.0.1", port: int = 0,
                  faults: FaultPlan | None = None, clock: Callable[[], int] | None = None,
-                 archive_faults: ArchiveFaults | None = None):
+                 archive_faults: ArchiveFaults | None = None, liquidations: LiquidationWsServer | None = None):
         check_loopback(host)
         self.exchange = Exchange(source, clock=clock)
-        self.app = make_app(self.exchange, faults, archive_faults)
+        self.liquidations = liquidations
+        self._feed: asyncio.Task | None = None
+        self.app = make_app(self.exchange, faults, archive_faults, liquidations)
         self.host, self.port = host, port
         self.url = ""
         self._loop = asyncio.new_event_loop()
@@ -258,9 +296,15 @@ class ServerThread:
         fut = asyncio.run_coroutine_threadsafe(_start(self.app, self.host, self.port, False), self._loop)
         self._runner, self.port = fut.result(timeout=30)
         self.url = f"http://{self.host}:{self.port}"
+        if self.liquidations is not None:
+            coro = start_streams(self.liquidations, self.exchange, self.port)
+            self._feed = asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
         return self
 
     def stop(self) -> None:
+        if self._feed is not None:
+            asyncio.run_coroutine_threadsafe(stop_streams(self.liquidations, self._feed), self._loop).result(30)
+            self._feed = None
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
             self._runner = None
