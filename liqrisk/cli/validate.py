@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator truth only: also score an oracle that knows every position's opening and "
                              "re-draws only what no price series shows (N draws, 1..64, e.g. 16): about the best any "
                              "estimate can score on this market")
+    parser.add_argument("--oi-sources", nargs="+", default=None, metavar="EXCHANGE",
+                        help="sum open interest over these exchanges' datadirs (beside --datadir, e.g. binance bybit "
+                             "okx); default: the config's liqrisk.oi_sources, else the datadir's own exchange")
+    parser.add_argument("--no-taker", action="store_true",
+                        help="split new notional by candle shape: ignore the archive's taker ratio (download-oi's "
+                             "oi_metrics file) and, with --csv, the file's taker buy volume; compare with and without")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the figures as JSON")
     parser.add_argument("--plot", default=None, metavar="FILE", help="draw estimate vs actual (PNG/SVG/PDF)")
 
@@ -80,7 +86,7 @@ def start(args: argparse.Namespace) -> int:
     from liqrisk._util import timeframe_to_ns
     from liqrisk.core.features import required_startup_candles
     from liqrisk.errors import ConfigError, LiqriskError
-    from liqrisk.tools.datadir import load_market, resolve_datadir
+    from liqrisk.tools.datadir import load_market, resolve_datadir, sources_summary
     from liqrisk.tools.validate.actuals import read_actuals
     from liqrisk.tools.validate.scoring import pick_window, validate_frames
 
@@ -117,8 +123,12 @@ def start(args: argparse.Namespace) -> int:
             if "start_ms" in meta and "end_ms" in meta:
                 span_ms = (int(meta["start_ms"]), int(meta["end_ms"]))
         startup = required_startup_candles(config, args.timeframe) if args.timerange else 0
+        oi_sources = args.oi_sources or config.get("oi_sources")
+        taker = not args.no_taker and config.get("use_archive_taker", True) is not False
         market = load_market(args.pair, args.timeframe, config=args.config, datadir=datadir,
-                             timerange=args.timerange, startup_candles=startup)
+                             timerange=args.timerange, startup_candles=startup, oi_sources=oi_sources, taker=taker)
+        if oi_sources:
+            config["oi_sources"] = list(oi_sources)  # checked as a model key, recorded in the JSON
         start_ts = None
         if args.timerange:
             from freqtrade.configuration import TimeRange
@@ -143,6 +153,12 @@ def start(args: argparse.Namespace) -> int:
               "recording gap(s) skipped" + ("; Binance publishes at most one liquidation per symbol per second, so "
                                             "its totals undercount" if "binance" in recorded.exchanges else ""))
         result.meta["recorded_exchanges"] = list(recorded.exchanges)
+    summary = sources_summary(market)
+    if summary:
+        print(summary)
+    print(f"long/short split: the archive's taker ratio on {market.taker_candles} of {len(market.ohlcv)} candles"
+          if market.taker_candles else "long/short split: candle shape (no archive taker ratio used)")
+    result.meta.update(oi_sources=list(market.oi_sources), taker_candles=market.taker_candles)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
@@ -163,11 +179,14 @@ def _start_csv(args: argparse.Namespace) -> int:
     from liqrisk.tools.validate.candle_csv import parse_column_map, read_candle_csv
     from liqrisk.tools.validate.scoring import pick_window, validate_frames
 
-    if args.liquidations or args.ceiling is not None or args.datadir:
-        return _fail("--csv holds the candles and the liquidations: drop --liquidations, --ceiling and --datadir.")
+    if args.liquidations or args.ceiling is not None or args.datadir or args.oi_sources:
+        return _fail("--csv holds the candles, OI and liquidations: drop --liquidations, --ceiling, --datadir and "
+                     "--oi-sources.")
     try:
         config = _model_config(args)
         f = read_candle_csv(args.csv, columns=parse_column_map(args.columns))
+        if args.no_taker:
+            f.ohlcv = f.ohlcv.drop(columns="taker_buy_volume", errors="ignore")
         if args.timeframe and args.timeframe != f.timeframe:
             return _fail(f"--timeframe {args.timeframe}: the candles in {args.csv} are {f.timeframe} apart.")
         window = pick_window(config, f.timeframe, args.window)

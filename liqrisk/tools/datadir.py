@@ -112,7 +112,7 @@ _FROM_CONFIG = object()
 def load_market(
     pair: str, timeframe: str, *, config: str | Path | None = None, datadir: str | Path | None = None,
     timerange: str | None = None, startup_candles: int = 0, funding_timeframe: str = "1h",
-    oi_sources=_FROM_CONFIG, taker: bool = True,
+    oi_sources=_FROM_CONFIG, taker=_FROM_CONFIG,
 ) -> MarketData:
     """Load futures OHLCV, and open_interest, funding_rate and mark candles when present.
 
@@ -122,7 +122,8 @@ def load_market(
         from its folder beside this datadir (``<datadir>/../bybit``); None = this exchange
         only; default: the config file's ``liqrisk.oi_sources``.
     :param taker: add ``taker_buy_volume`` from the archive's taker ratio when the pair's
-        ``liqrisk_oi_metrics`` file is there (``liqrisk.core.taker``).
+        ``liqrisk_oi_metrics`` file is there (``liqrisk.core.taker``); default: the config
+        file's ``liqrisk.use_archive_taker`` (true unless set).
     :raises DataError: no futures candles for the pair in the datadir / timerange.
     """
     from freqtrade.configuration import TimeRange
@@ -162,7 +163,9 @@ def load_market(
         )
     ohlcv = ohlcv.reset_index(drop=True)
     if oi_sources is _FROM_CONFIG:
-        oi_sources = config_oi_sources(config)
+        oi_sources = config_model_key(config, "oi_sources")
+    if taker is _FROM_CONFIG:
+        taker = config_model_key(config, "use_archive_taker")
     sources = tuple(oi_sources or ())
     if sources:
         frames = []
@@ -186,20 +189,33 @@ def load_market(
     )
 
 
-def config_oi_sources(config: str | Path | None) -> tuple[str, ...] | None:
-    """The config file's ``liqrisk.oi_sources`` (checked as the model config checks it), or None."""
-    if not config:
-        return None
-    section = read_config(config).get("liqrisk") or {}
-    value = section.get("oi_sources") if isinstance(section, dict) else None
-    if value is None:
-        return None
+def config_model_key(config: str | Path | None, key: str):
+    """The config file's ``liqrisk.<key>`` checked as the model config checks it, else its default."""
     from liqrisk.config import LiqConfig
 
+    section = (read_config(config).get("liqrisk") or {}) if config else {}
+    if not isinstance(section, dict) or key not in section:
+        return getattr(LiqConfig(), key)
     try:
-        return LiqConfig(oi_sources=tuple(value) if isinstance(value, list) else value).oi_sources
+        return getattr(LiqConfig.from_mapping({key: section[key]}), key)
     except ConfigError as e:
         raise ConfigError(f"config file {config}: liqrisk.{e}") from None
+
+
+def sources_summary(market: MarketData) -> str | None:
+    """One line on the summed OI: the exchanges and on how many OI stamps each was present."""
+    from liqrisk.core.oi_sources import SOURCES_COLUMN
+
+    oi = market.open_interest
+    if not market.oi_sources:
+        return None
+    if oi is None or SOURCES_COLUMN not in oi.columns:
+        return f"open interest: none of {', '.join(market.oi_sources)} has any for {market.pair}"
+    mask = oi[SOURCES_COLUMN].to_numpy().astype(np.int64)
+    every = (1 << len(market.oi_sources)) - 1
+    parts = [f"{name} {int(((mask >> i) & 1).sum())}" for i, name in enumerate(market.oi_sources)]
+    return (f"open interest: summed over {', '.join(market.oi_sources)}; all present on {int((mask == every).sum())} "
+            f"of {len(mask)} OI stamps ({', '.join(parts)}); candles whose sources change are OI gaps")
 
 
 def exchange_folder(datadir: Path, exchange: str) -> Path:
