@@ -14,7 +14,10 @@ Then the targets: beat the baseline on every coin-side with a positive partial
 Spearman, by ≥ +0.03 on average; ≥ 0.80 (longs) and ≥ 0.75 (shorts) on every intraday
 set. Losers are printed like winners.
 
-    .venv/bin/python benchmarks/validate_real.py [--part test|fit|all] [--data DIR]
+    .venv/bin/python benchmarks/validate_real.py [--part test|fit|all] [--data DIR] [--no-taker]
+
+``--no-taker`` adds one pass with the sets' ``taker_buy_volume`` dropped (the candle-shape
+split) and prints, per coin-side, the default's Spearman with and without the taker split.
 
 Skips (exit 0, with the reason) where ``../shared`` is absent.
 """
@@ -39,6 +42,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DATA), help="the shared data folder (default: %(default)s)")
     parser.add_argument("--part", default="test", choices=("test", "fit", "all"))
+    parser.add_argument("--no-taker", action="store_true",
+                        help="also score without the taker buy volume (candle-shape split) and compare")
     args = parser.parse_args()
     data = Path(args.data)
     daily, intraday = data / "calibration" / "coinglass-daily", data / "real-intraday"
@@ -76,6 +81,22 @@ def main() -> int:
         miss = s[s["spearman"] < target]
         status = "met" if miss.empty else "missed on " + ", ".join(f"{a} ({b:.3f})" for a, b in zip(miss["set"], miss["spearman"], strict=True))
         print(f"intraday {side}s >= {target:.2f}: {status}")
+    if args.no_taker:
+        import dataclasses
+
+        has = [s for s in series if "taker_buy_volume" in s.ohlcv.columns]
+        if not has:
+            print("\nno set carries taker_buy_volume: nothing to compare")
+            return 0
+        bare = [dataclasses.replace(s, ohlcv=s.ohlcv.drop(columns="taker_buy_volume")) for s in has]
+        without = score_runs([run_series(s) for s in bare], parts=(args.part,))
+        taker = df[df["set"].isin({s.set for s in has})].reset_index(drop=True)
+        gain = taker["spearman"].to_numpy() - without["spearman"].to_numpy()
+        print(f"\ntaker split vs candle-shape split ({args.part} part, sets with taker_buy_volume):")
+        for (name, side, a, b, d) in zip(taker["set"], taker["side"], taker["spearman"], without["spearman"], gain,
+                                         strict=True):
+            print(f"{name:<13}{side:<7}{a:.4f} / {b:.4f}  {d:+.4f}")
+        print(f"mean {gain.mean():+.4f} (smallest {gain.min():+.4f}, largest {gain.max():+.4f})")
     return 0
 
 
