@@ -102,7 +102,10 @@ def exchange_serves(dp, candle_type: CandleType) -> bool:
 #:   user's signals are computed. The mixin calls ``super()`` unchanged.
 #: * ``ft_bot_start``: runs once after the DataProvider is attached, without taking the
 #:   user's own ``bot_start``. The mixin calls ``super()`` first.
-OVERRIDDEN_FRAMEWORK_METHODS = ("advise_indicators", "ft_bot_start")
+#: * ``ft_bot_cleanup``: freqtrade's only strategy hook at shutdown (``FreqtradeBot.cleanup``,
+#:   also on SIGINT and on ``/reload_config``); it stops the liquidation recorder. The mixin
+#:   calls ``super()`` first.
+OVERRIDDEN_FRAMEWORK_METHODS = ("advise_indicators", "ft_bot_start", "ft_bot_cleanup")
 
 #: Hooks whose *signature* freqtrade inspects, so a wrapper around a user's hook must
 #: spell the parameters out (``getfullargspec`` does not follow ``__wrapped__``):

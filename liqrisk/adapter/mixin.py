@@ -18,6 +18,8 @@ What it does (thresholds are hyperopt parameters in the ``liqrisk`` space):
 * ``leverage`` caps leverage so the trade's own liquidation price lies beyond the stop
   and the nearest same-side cluster (``liqrisk.core.rules.cap_leverage``).
 * In dry-run/live, ``dp.send_msg`` alerts when price nears a large cluster.
+* With ``liqrisk_record_liquidations``, dry-run/live also record the exchange's public
+  liquidation stream and report the map's score against it daily (``recording``).
 
 Time alignment: in every callback at ``current_time`` the rules use the feature row of
 the last candle *closed* at ``current_time`` (row D with D + timeframe ≤ current_time),
@@ -48,7 +50,7 @@ from freqtrade.strategy import DecimalParameter, IntParameter
 
 import liqrisk
 from liqrisk._util import timeframe_to_ns
-from liqrisk.adapter import columns, layers, own_hooks
+from liqrisk.adapter import columns, layers, own_hooks, recording
 from liqrisk.adapter.report import Alerts, Counters, liqrisk_plot_config, write_report
 from liqrisk.adapter.rule_inputs import RuleInputs, snapshot_columns, to_ns
 from liqrisk.core import rules
@@ -72,6 +74,9 @@ class LiqRiskMixin:
     liqrisk_use_mark: bool = True
     #: Minimum minutes between two alerts for the same pair (dry-run/live).
     liqrisk_alert_cooldown_min: float = 60.0
+    #: Dry-run/live: record the exchange's liquidations and score the map daily (``recording``;
+    #: the freqtrade config's ``liqrisk_record`` section overrides it).
+    liqrisk_record_liquidations: bool = False
 
     # -- hyperopt parameters ("liqrisk" space) --------------------------------------------
     liqrisk_min_share = DecimalParameter(0.005, 0.10, default=0.01, decimals=3, space=_SPACE)
@@ -117,6 +122,7 @@ class LiqRiskMixin:
         self._liq_counters = Counters()
         self._liq_alerts = Alerts()
         self._liq_report_registered = False
+        self._liq_recording: recording.BotRecording | None = None
         columns.start_warm_up(config)
 
     # -------------------------------------------------------------------------------------
@@ -173,6 +179,8 @@ class LiqRiskMixin:
         self._liq_cache_frame(pair, out)
         if live:
             self._liq_alert(pair, out)
+            if self._liq_recording is not None:
+                self._liq_recording.maybe_report(self.dp)
         return out
 
     def _liq_cache_frame(self, pair: str, frame: pd.DataFrame) -> None:
@@ -259,6 +267,18 @@ class LiqRiskMixin:
             # freqtrade has no "backtest finished" hook; the process exits right after the report.
             atexit.register(self.liqrisk_write_report)
             self._liq_report_registered = True
+        if self._liq_recording is None:
+            self._liq_recording = recording.start_for(self)
+
+    def ft_bot_cleanup(self) -> None:
+        super().ft_bot_cleanup()
+        if self._liq_recording is not None:
+            self._liq_recording.stop()
+
+    def liqrisk_recording_report(self) -> None:
+        """Send the recorded-liquidations score now (``dp.send_msg``), if recording is on."""
+        if self._liq_recording is not None:
+            self._liq_recording.report(self.dp)
 
     # -------------------------------------------------------------------------------------
     # Report

@@ -96,6 +96,14 @@ def test_overridden_framework_methods_still_delegate(name, calls):
     assert calls in inspect.getsource(getattr(IStrategy, name))
 
 
+def test_bot_cleanup_calls_the_strategy_cleanup():
+    from freqtrade.freqtradebot import FreqtradeBot
+
+    assert "ft_bot_cleanup" in ft_compat.OVERRIDDEN_FRAMEWORK_METHODS
+    assert "self.strategy.ft_bot_cleanup()" in inspect.getsource(FreqtradeBot.cleanup)
+    assert "freqai" in inspect.getsource(IStrategy.ft_bot_cleanup)  # what super() keeps doing
+
+
 @pytest.mark.parametrize("cls", [WithMixin, OwnHooks])
 def test_after_fill_is_detected_through_the_mixin_and_its_wrappers(cls):
     strat = cls(dict(CONFIG))
