@@ -8,6 +8,7 @@ demo`` uses), so these tests also exercise it.
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import signal
 import sqlite3
@@ -67,19 +68,68 @@ def dry_run_config(url: str, pairs: list[str], tmp: Path, api_port: int, **overr
     return write_config(cfg, tmp, "dry_run_config.json")
 
 
-class Bot:
-    """``freqtrade trade`` (dry-run) in a subprocess, with its REST API; stopped with SIGINT."""
+#: Seconds a bot may take to exit after SIGINT (issue #15); the harness waits longer
+#: (``STOP_WAIT_S``) so that a slow stop is measured and reported instead of killed.
+STOP_LIMIT_S = 10.0
+STOP_WAIT_S = 30.0
 
-    def __init__(self, config: Path, strategy: str, tmp: Path, api_port: int, strategy_path: Path = STRATEGIES):
+
+def bot_preexec():
+    """A ``preexec_fn`` that gives the child SIGINT's default action, then the parent-death signal.
+
+    A process started with SIGINT ignored (a background job of a non-interactive shell,
+    ``sh -c 'pytest ... &'``, as CI steps and scripted runners do) passes SIG_IGN on to its
+    children, and Python keeps an inherited SIG_IGN instead of installing its KeyboardInterrupt
+    handler: the bot then never sees the SIGINT the harness sends (issue #15). libc's
+    ``signal`` is looked up here, in the parent, so the child only makes C calls.
+    """
+    death = parent_death_preexec()
+    try:
+        libc_signal = ctypes.CDLL(None, use_errno=True).signal
+        libc_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        libc_signal.restype = ctypes.c_void_p
+    except (OSError, AttributeError):
+        return death
+    sigint = int(signal.SIGINT)
+
+    def setup() -> None:  # pragma: no cover - runs in the child
+        libc_signal(sigint, None)  # SIG_DFL (0)
+        if death is not None:
+            death()
+
+    return setup
+
+
+def bot_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The children's environment; ``PYTHONFAULTHANDLER`` so a SIGABRT writes every thread's stack."""
+    env = subprocess_env()
+    env["PYTHONFAULTHANDLER"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class Bot:
+    """``freqtrade trade`` (dry-run) in a subprocess, with its REST API; stopped with SIGINT.
+
+    ``stop_s`` is how long it took to exit after ``interrupt()``; a bot still running
+    ``STOP_WAIT_S`` after SIGINT gets SIGABRT (its log then ends with every thread's stack,
+    from ``PYTHONFAULTHANDLER``), then SIGKILL.
+    """
+
+    def __init__(self, config: Path, strategy: str, tmp: Path, api_port: int, strategy_path: Path = STRATEGIES,
+                 env: dict[str, str] | None = None):
         self.api = f"http://127.0.0.1:{api_port}/api/v1"
         self.log = tmp / "freqtrade.log"  # the bot's stdout and stderr: its whole log
         self.db = tmp / "trades.sqlite"
         cmd = [*freqtrade_command(), "trade", "--config", str(config), "--strategy", strategy,
                "--strategy-path", str(strategy_path), "--db-url", f"sqlite:///{self.db}"]
         self._out_fh = self.log.open("w")
-        self.proc = subprocess.Popen(cmd, cwd=tmp, env=subprocess_env(), stdout=self._out_fh,
+        self.proc = subprocess.Popen(cmd, cwd=tmp, env=bot_env(env), stdout=self._out_fh,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=parent_death_preexec())
+                                     preexec_fn=bot_preexec())
+        self.interrupted_at: float | None = None
+        self.stop_s: float | None = None
+        self.exited_wall: float | None = None  # time.time() when the exit was seen
         self._auth = "Basic " + base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
 
     def get(self, path: str, timeout: float = 5.0):
@@ -106,16 +156,38 @@ class Bot:
     def tail(self, lines: int = 40) -> str:
         return log_tail(self.log, lines)
 
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
+    def interrupt(self) -> None:
+        """Send SIGINT (once) if the bot still runs; ``stop`` waits for it."""
+        if self.proc.poll() is None and self.interrupted_at is None:
+            self.interrupted_at = time.monotonic()
             self.proc.send_signal(signal.SIGINT)
+
+    def stop(self) -> int | None:
+        self.interrupt()
+        if self.interrupted_at is not None:
+            self.poll_stopped()
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=max(0.0, STOP_WAIT_S - (time.monotonic() - self.interrupted_at)))
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._out_fh.close()
+                self.proc.send_signal(signal.SIGABRT)  # faulthandler: stacks into the log
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+            self.poll_stopped()
+        if not self._out_fh.closed:
+            self._out_fh.close()
         return self.proc.returncode
+
+    def poll_stopped(self) -> bool:
+        """True once the bot has exited; records ``stop_s`` the first time it sees the exit."""
+        if self.proc.poll() is None:
+            return False
+        if self.stop_s is None and self.interrupted_at is not None:
+            self.stop_s = time.monotonic() - self.interrupted_at
+            self.exited_wall = time.time()
+        return True
 
     def trades_in_db(self) -> list[dict]:
         with sqlite3.connect(self.db) as con:
@@ -123,6 +195,18 @@ class Bot:
             rows = con.execute("SELECT id, pair, is_open, amount, open_rate, stop_loss, initial_stop_loss, "
                                "exit_reason, close_rate FROM trades ORDER BY id").fetchall()
         return [dict(r) for r in rows]
+
+
+def stop_bots(bots) -> dict[int, int | None]:
+    """SIGINT to every bot at once, then wait for all (each one's ``stop_s`` is its own);
+    returns the exit codes by pid."""
+    bots = list(bots)
+    for bot in bots:
+        bot.interrupt()
+    deadline = time.monotonic() + STOP_WAIT_S
+    while time.monotonic() < deadline and not all([b.poll_stopped() for b in bots]):
+        time.sleep(0.05)
+    return {b.proc.pid: b.stop() for b in bots}
 
 
 def processes_with(text: str) -> list[int]:

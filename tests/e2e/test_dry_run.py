@@ -16,6 +16,7 @@ stop, and that faults were injected and survived (bot up, clean shutdown, no tra
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -28,7 +29,7 @@ from liqrisk.tools.demo.freqtrade_run import find_strategies
 from liqrisk.tools.demo.processes import ExchangeProcess, free_port
 from liqrisk.tools.sim.writer import simulate_datadir
 
-from .conftest import REPO, Bot, dry_run_config
+from .conftest import REPO, STOP_LIMIT_S, Bot, dry_run_config, stop_bots
 
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 FAULTS = "429:0.05,500:0.02,timeout:0.01"
@@ -59,6 +60,7 @@ class BotRun:
     samples: list[Sample] = field(default_factory=list)
     alive_at_end: bool = False
     exit_code: int | None = None
+    stop_s: float | None = None  # seconds from SIGINT to exit
     log: str = ""
     db_trades: list[dict] = field(default_factory=list)
 
@@ -104,9 +106,14 @@ def dry_run(tmp_path_factory) -> DryRun:
         for strategy, bot in bots.items():
             runs[strategy].alive_at_end = bot.proc.poll() is None
     finally:
+        # Every bot gets SIGINT at the same moment while the exchange still injects faults.
+        stop_bots(bots.values())
         for strategy, bot in bots.items():
-            runs[strategy].exit_code = bot.stop()
+            runs[strategy].exit_code, runs[strategy].stop_s = bot.proc.returncode, bot.stop_s
         exchange_exit = exchange.stop()
+        # For a look after the run (ten-run loops): each bot's exit code and seconds to stop.
+        (tmp / "stop_times.json").write_text(json.dumps(
+            {s: {"exit": r.exit_code, "stop_s": r.stop_s} for s, r in runs.items()}))
     run.exchange_exit = exchange_exit
     run.exchange_log = exchange.log.read_text(errors="replace")
     for strategy, bot in bots.items():
@@ -204,9 +211,10 @@ def test_faults_were_injected(dry_run):
 
 def test_bot_survives_faults_without_losing_trades_or_stops(bot_run):
     run = bot_run
-    # Up and running the whole time; stopped cleanly by SIGINT.
+    # Up and running the whole time; stopped cleanly by SIGINT, within 10 s (issue #15).
     assert run.alive_at_end, run.tail()
-    assert run.exit_code == 130 and "SIGINT received" in run.log, (run.exit_code, run.tail())
+    assert run.exit_code == 130 and "SIGINT received" in run.log, (run.exit_code, run.stop_s, run.tail())
+    assert run.stop_s is not None and run.stop_s <= STOP_LIMIT_S, (run.stop_s, run.tail())
     assert "Traceback" not in run.log and " CRITICAL " not in run.log, run.tail(80)
     states = [s.config.get("state") for s in run.samples if s.config]
     assert states and all(st == "running" for st in states), states
