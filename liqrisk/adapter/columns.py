@@ -317,4 +317,7 @@ def start_warm_up(config: dict) -> None:
         except Exception as e:  # noqa: BLE001 - a background thread; numba can raise anything
             logger.warning("liqrisk: kernel warm-up failed (%r); the first analysis compiles them instead.", e)
 
-    threading.Thread(target=run, name="liqrisk-warm-up").start()
+    # A daemon: the interpreter does not wait for it at exit, so a bot stopped while the
+    # kernels still compile (a cold cache: 5-20 s) exits at once (issue #15). numba writes
+    # its cache files whole (temp file + rename), so a compile cut short leaves no bad entry.
+    threading.Thread(target=run, name="liqrisk-warm-up", daemon=True).start()

@@ -44,33 +44,36 @@ def _map(func, items, workers):
         return list(pool.map(func, items))
 
 
-def crossings(inputs: ModelInputs, horizon: np.ndarray, *, chunks: int | None = None) -> np.ndarray:
+def crossings(inputs: ModelInputs, horizon: np.ndarray, *, chunks: int | None = None,
+              serial: bool = False) -> np.ndarray:
     """int32 [n, L]: first candle crossing each level before ``horizon[s]`` (else n)."""
     n = inputs.n
     span = int(np.max(horizon - np.arange(n) - 1)) if n else 0
     n_log = max(1, span.bit_length())
     workers = _n_chunks(n, span, chunks)
     mins, maxs = _map(lambda args: kernels.sparse_table_nb(*args),
-                      [(inputs.cons_low, n_log, False), (inputs.cons_high, n_log, True)], min(workers, 2))
+                      [(inputs.cons_low, n_log, False), (inputs.cons_high, n_log, True)],
+                      1 if serial else min(workers, 2))
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)
     parts = _map(
         lambda ab: kernels.first_crossing_nb(
             inputs.entry, inputs.factor, inputs.level_bucket, mins, maxs,
             horizon.astype(np.int64), n_log, int(ab[0]), int(ab[1]),
         ),
-        list(zip(bounds[:-1], bounds[1:], strict=True)), workers,
+        list(zip(bounds[:-1], bounds[1:], strict=True)), 1 if serial else workers,
     )
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
-    """Run the engine; ``chunks`` forces the number of parallel time chunks (tests)."""
+def run_fast(inputs: ModelInputs, *, chunks: int | None = None, serial: bool = False) -> RawResult:
+    """Run the engine; ``chunks`` forces the number of parallel time chunks (tests);
+    ``serial`` runs the chunks one after the other in this thread (same kernels, no pool)."""
     n = inputs.n
     expiry = inputs.expiry_index()
     horizon = expiry.max(axis=0) if n else np.zeros(0, np.int64)
     longest = int(np.max(horizon - np.arange(n))) if n else 0
     n_chunks = _n_chunks(n, longest, chunks)
-    cross = crossings(inputs, horizon, chunks=n_chunks)
+    cross = crossings(inputs, horizon, chunks=n_chunks, serial=serial)
     post, pre = inputs.log_scales()
     n_win = expiry.shape[0]
     # One result that every chunk writes its own candles into: no per-chunk copies to join.
@@ -95,7 +98,7 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None) -> RawResult:
         chunk_result = RawResult(res.out[..., rows], res.conf[..., rows], res.ledger[..., rows], res.seeded[rows])
         run_chunk(chunk_inputs, inputs.n_buckets, report - begin, chunk_result)
 
-    _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], n_chunks)
+    _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], 1 if serial else n_chunks)
     return res
 
 
@@ -116,5 +119,8 @@ def warm_up() -> None:
     with quiet_warnings():
         inputs, _, _ = prepare(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
                                mark=m["mark"])
+    # Serially, in the calling thread (the same specialisations are compiled): a bot runs this
+    # in a daemon thread, and concurrent.futures joins a pool's workers at exit, so a kernel
+    # compiling in one would hold up the exit of a bot stopped during warm-up (issue #15).
     for chunks in (1, 2):
-        run_fast(inputs, chunks=chunks)
+        run_fast(inputs, chunks=chunks, serial=True)
