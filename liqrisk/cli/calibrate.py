@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from liqrisk.cli._bounds import int_range
+from liqrisk.cli._bounds import int_range, pair_name
 
 EXIT_USAGE = 2
 DEFAULT_DATA = "../shared/data/calibration/coinglass-daily"
@@ -26,6 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intraday", default=DEFAULT_INTRADAY,
                         help="folder of per-candle CSVs named <COIN>_<tf>_*.csv with OHLCV, OI and actual "
                              "liquidations (default: %(default)s); 'none' leaves them out")
+    parser.add_argument("--recorded", default=None, metavar="DATADIR",
+                        help="also fit on pairs recorded by 'liqrisk record' or a bot: a freqtrade data folder "
+                             "(e.g. user_data/data/binance) with futures/ candles and OI and the "
+                             "liqrisk_liquidations/ store; candles touching a recording gap are skipped")
+    parser.add_argument("--recorded-pairs", nargs="+", default=None, metavar="PAIR", type=pair_name,
+                        help="with --recorded: the pairs (default: every pair of the store)")
+    parser.add_argument("--recorded-timeframe", default="5m",
+                        help="with --recorded: the candles to score (default: %(default)s)")
+    parser.add_argument("--recorded-exchanges", nargs="+", default=None, metavar="EXCHANGE",
+                        help="with --recorded: the exchanges to sum (default: all recorded; Binance undercounts)")
     parser.add_argument("--coins", nargs="+", default=None, metavar="COIN",
                         help="daily coins to use (default: ADA BNB BTC DOGE ETH SOL XRP)")
     parser.add_argument("--passes", type=int_range(1, 20, "coordinate-search passes"), default=2,
@@ -51,6 +61,26 @@ def _folder(value: str, flag: str) -> Path | None:
     return path
 
 
+def _recorded(args: argparse.Namespace) -> list:
+    from liqrisk.errors import ConfigError
+    from liqrisk.tools.record.store import store_root
+    from liqrisk.tools.validate.real_sets import recorded_series
+
+    root = store_root(args.recorded)
+    pairs = args.recorded_pairs
+    if not pairs:
+        names = {p.name for ex in (root.iterdir() if root.is_dir() else []) if ex.is_dir() for p in ex.iterdir()}
+        pairs = sorted(f"{n.split('_')[0]}/{n.split('_')[1]}:{n.split('_')[2]}" for n in names if n.count("_") == 2)
+    if not pairs:
+        raise ConfigError(f"--recorded {args.recorded}: no recording in {root}; record with liqrisk record or a bot "
+                          "with liqrisk_record_liquidations.")
+    out = [recorded_series(args.recorded, p, args.recorded_timeframe, args.recorded_exchanges) for p in pairs]
+    print(f"recorded: {', '.join(pairs)} at {args.recorded_timeframe} from {root}; candles touching a recording gap "
+          "skipped" + ("; Binance's stream is sampled (an undercount)" if not args.recorded_exchanges
+                       or "binance" in args.recorded_exchanges else ""))
+    return out
+
+
 def start(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -63,8 +93,10 @@ def start(args: argparse.Namespace) -> int:
         daily, intraday = _folder(args.data, "--data"), _folder(args.intraday, "--intraday")
     except FileNotFoundError as e:
         return _fail(str(e))
-    if daily is None and intraday is None:
-        return _fail("--data and --intraday are both 'none': nothing to fit on.")
+    if daily is None and intraday is None and args.recorded is None:
+        return _fail("--data and --intraday are both 'none' and no --recorded: nothing to fit on.")
+    if args.recorded is None and (args.recorded_pairs or args.recorded_exchanges):
+        return _fail("--recorded-pairs and --recorded-exchanges go with --recorded DATADIR.")
     try:
         series = daily_series(daily, args.coins or COINS) if daily is not None else []
         if intraday is not None:
@@ -72,6 +104,8 @@ def start(args: argparse.Namespace) -> int:
             if not files:
                 return _fail(f"--intraday {intraday}: no per-candle CSV files.")
             series += [intraday_series(p) for p in files]
+        if args.recorded is not None:
+            series += _recorded(args)
         params = Params()
         path = Path(args.params) if args.params else Path(__file__).resolve().parents[1] / "calibrated.json"
         if args.params or args.no_fit:

@@ -6,7 +6,10 @@ Two kinds of set (see ``../shared/README.md`` for their sources and caveats):
   (``daily_set.load_daily_markets``); fit 2021–2023, test 2024 on;
 * per-candle intraday CSVs (``candle_csv.read_candle_csv``), one pair and timeframe
   each, named ``<COIN>_<tf>_<source>_….csv``; fit on the first part by time, test on
-  the rest (``FIT_SHARE``: half of a year of 4h candles, 60% of two months of 1h).
+  the rest (``FIT_SHARE``: half of a year of 4h candles, 60% of two months of 1h);
+* pairs recorded by ``liqrisk record`` or a bot (``recorded_series``): candles and OI of a
+  freqtrade datadir, actuals from its ``liqrisk_liquidations`` store, split like the
+  intraday sets over the candles the recording covers (gaps are unknown, not zero).
 
 Each series is scored from one warm-up after its first candle (``WARMUP``), so the
 model's levels are complete. Scores are per side: the Spearman correlation of the
@@ -92,6 +95,34 @@ def intraday_series(path: str | Path) -> RealSeries:
     return RealSeries(set=f"{m['coin']} {f.timeframe}", coin=m["coin"], pair=f"{m['coin']}/USDT:USDT",
                       timeframe=f.timeframe, ohlcv=f.ohlcv, open_interest=f.open_interest, funding_rate=None,
                       actual=f.actual, split=split, start=start)
+
+
+def recorded_series(datadir: str | Path, pair: str, timeframe: str = "5m",
+                    exchanges: list[str] | None = None) -> RealSeries:
+    """One recorded pair: ``<datadir>/futures`` candles, OI and funding, and the recorded
+    liquidations in ``<datadir>/liqrisk_liquidations`` summed over ``exchanges`` (default:
+    all recorded). Its set is ``"<COIN> <tf> recorded"``.
+
+    :raises DataError: no candles, no recording, or fewer than 20 covered candles after the
+        warm-up."""
+    from liqrisk.tools.datadir import load_market
+    from liqrisk.tools.record.read import read_recorded
+
+    market = load_market(pair, timeframe, datadir=datadir)
+    actual = read_recorded(datadir, pair, exchanges, timeframe=timeframe).actuals
+    dates = pd.DatetimeIndex(pd.to_datetime(market.ohlcv["date"], utc=True))
+    start = dates[0] + WARMUP.get(timeframe, DEFAULT_WARMUP)
+    known = pd.DatetimeIndex(actual["date"])
+    scored = known[(known >= start) & known.isin(dates)]
+    if len(scored) < 20:
+        raise DataError(f"{pair} {timeframe} in {datadir}: {len(scored)} recorded candles after the warm-up "
+                        f"({start:%Y-%m-%d %H:%M}); need 20 to split and score (record longer, or download "
+                        "older candles for the warm-up).")
+    split = scored[int(len(scored) * FIT_SHARE.get(timeframe, DEFAULT_FIT_SHARE))]
+    coin = pair.split("/")[0]
+    return RealSeries(set=f"{coin} {timeframe} recorded", coin=coin, pair=pair, timeframe=timeframe,
+                      ohlcv=market.ohlcv, open_interest=market.open_interest, funding_rate=market.funding_rate,
+                      actual=actual, split=split, start=start)
 
 
 def load_real_sets(daily: str | Path | None, intraday: str | Path | None) -> list[RealSeries]:
