@@ -102,3 +102,28 @@ def test_split_ws_faults_rejects_bad_rates():
     with pytest.raises(ValueError, match="ws_drop"):
         split_ws_faults("ws_drop:2")
     assert split_ws_faults("429:0.1") == ("429:0.1", None)
+
+
+def test_exchange_cli_passes_archive_and_ws_faults(monkeypatch):
+    import argparse
+
+    from liqrisk.cli import exchange as cli
+    from liqrisk.tools.exchange import server, source
+
+    seen = {}
+    monkeypatch.setattr(source, "open_source", lambda *a, **k: type("S", (), {"pairs": []})())
+    monkeypatch.setattr(server, "run", lambda src, **kw: seen.update(kw))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--faults", "500:0.1,ws_drop:0.05", "--fault-seed", "9", "--archive-missing",
+                              "BTCUSDT:2025-01-05", "ETHUSDT:2025-01-06", "--archive-broken", "BTCUSDT:2025-01-07"])
+    assert cli.start(args) == 0
+    assert seen["archive_faults"].missing == {("BTCUSDT", "2025-01-05"), ("ETHUSDT", "2025-01-06")}
+    assert seen["archive_faults"].broken == {("BTCUSDT", "2025-01-07")} and not seen["archive_faults"].corrupt
+    assert seen["ws_faults"] == WsFaults(drop_per_s=0.05, seed=9) and seen["faults"].rates == {"500": 0.1}
+    for bad in ("BTCUSDT:2025-02-30", "btcusdt:2025-01-01", "BTCUSDT:1999-01-01", "BTCUSDT"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--archive-corrupt", bad])
+    too_many = parser.parse_args(["--archive-missing", *[f"BTCUSDT:{d:%Y-%m-%d}" for d in
+                                                        pd.date_range("2024-01-01", periods=367)]])
+    assert cli.start(too_many) == 2
