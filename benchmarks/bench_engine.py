@@ -54,13 +54,13 @@ def child_full(repeat: int) -> None:
 
     small = _market(3000)
     compute_features(small["ohlcv"], open_interest=small["open_interest"], funding_rate=small["funding_rate"],
-                     mark=small["mark"])  # numba: load the compiled cache / compile
+                     mark=small["mark"], pair="BTC/USDT:USDT")  # numba: load the compiled cache / compile
     del small
     runtime_mb = peak_mb()  # Python, numpy, pandas, numba and the loaded kernels
     m = _market(N_YEAR)
     inputs_mb = peak_mb()
     kw = {"open_interest": m["open_interest"], "funding_rate": m["funding_rate"], "mark": m["mark"]}
-    times = _timed(lambda: compute_features(m["ohlcv"], **kw), repeat)
+    times = _timed(lambda: compute_features(m["ohlcv"], **kw, pair="BTC/USDT:USDT"), repeat)
     print(json.dumps({"times": times, "peak_rss_mb": peak_mb(), "runtime_mb": runtime_mb, "inputs_mb": inputs_mb}))
 
 
@@ -86,9 +86,9 @@ def main() -> int:
 
     m = _market(10_000)
     kw = {"open_interest": m["open_interest"], "funding_rate": m["funding_rate"], "mark": m["mark"]}
-    compute_features(m["ohlcv"], **kw)
-    fast = _timed(lambda: compute_features(m["ohlcv"], **kw), args.repeat)
-    ref = _timed(lambda: compute_features_reference(m["ohlcv"], **kw), 1)
+    compute_features(m["ohlcv"], **kw, pair="BTC/USDT:USDT")
+    fast = _timed(lambda: compute_features(m["ohlcv"], **kw, pair="BTC/USDT:USDT"), args.repeat)
+    ref = _timed(lambda: compute_features_reference(m["ohlcv"], **kw, pair="BTC/USDT:USDT"), 1)
     ratio = ref[0] / statistics.median(fast)
 
     from liqrisk.core.live import LiveFeatures
@@ -108,7 +108,7 @@ def main() -> int:
         t = time.perf_counter()
         stepper.update(frame, **aux)
         step.append(time.perf_counter() - t)
-    recompute = _timed(lambda: compute_features(frames[-1][0], **frames[-1][1]), args.repeat)
+    recompute = _timed(lambda: compute_features(frames[-1][0], **frames[-1][1], pair="BTC/USDT:USDT"), args.repeat)
 
     engine_mb = full["peak_rss_mb"] - full["inputs_mb"]
     rows = [

@@ -37,7 +37,7 @@ def _heatmap() -> None:
 
     m = random_market(80, seed=0)
     liquidation_heatmap(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
-                        mark=m["mark"], config={"windows": ["1h"]}, price_bins=20)
+                        mark=m["mark"], config={"windows": ["1h"]}, price_bins=20, pair="BTC/USDT:USDT")
 
 
 def _simulator() -> None:

@@ -25,97 +25,20 @@ import pandas as pd
 
 from liqrisk._util import candle_timeframe_ns, timeframe_to_ns, warn_once
 from liqrisk.config import LiqConfig
+from liqrisk.core.frames import (
+    asof,
+    aux_frame,
+    date_values,
+    infer_timeframe_ns,
+    numeric_column,
+    parse_dates_ns,
+)
 from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
 from liqrisk.core.oi_sources import SOURCES_COLUMN, same_sources, source_mask
 from liqrisk.core.tiers import tier_table
 from liqrisk.errors import ConfigError, DataError
 
 OHLCV_REQUIRED = ("open", "high", "low", "close", "volume")
-
-
-#: Integer epoch dates: (upper bound of |value|, ns per unit). Dates since 1973 in
-#: seconds stay below 1e11 until the year 5138; in ms below 1e14, in µs below 1e17.
-_EPOCH_UNITS = ((1e11, 10**9, "seconds"), (1e14, 10**6, "milliseconds"), (1e17, 10**3, "microseconds"))
-
-
-def _epoch_ns(values, what: str) -> np.ndarray:
-    """Numeric epoch dates to int64 ns, the unit read from their magnitude.
-
-    pandas reads integers as nanoseconds, so millisecond epochs (ccxt's, 1.7e12)
-    became dates in January 1970 and silently misaligned OI and funding.
-    """
-    series = values if isinstance(values, pd.Series) else pd.Series(values)
-    if series.isna().any():
-        raise DataError(f"{what}: 'date' has missing values; drop those rows.")
-    raw = series.to_numpy(dtype=np.float64 if series.dtype.kind == "f" else np.int64)
-    if not len(raw):
-        return np.zeros(0, np.int64)
-    top = float(np.max(np.abs(raw.astype(np.float64))))
-    factor, unit = next(((f, u) for bound, f, u in _EPOCH_UNITS if top < bound), (1, "nanoseconds"))
-    if not np.isfinite(top) or top * factor >= 9.2e18:
-        raise DataError(f"{what}: 'date' holds epoch {unit} up to {top:.6g}, past the year 2262; convert the "
-                        f"column with pd.to_datetime(df['date'], unit='s'|'ms'|'us'|'ns', utc=True).")
-    if raw.dtype.kind == "i":
-        return raw * factor  # exact: no float rounding of nanoseconds
-    return np.round(raw * factor).astype(np.int64)
-
-
-def _dates_ns(values, what: str) -> np.ndarray:
-    """UTC candle open times as int64 ns. Datetimes of any unit or zone, strings, or
-    numeric epochs (seconds, ms, µs or ns, told apart by magnitude: see ``_EPOCH_UNITS``)."""
-    dtype = getattr(values, "dtype", None)
-    if isinstance(dtype, pd.DatetimeTZDtype):  # freqtrade's own layout: no parsing, no index objects
-        ns = values.to_numpy(dtype="datetime64[ns]")
-        if np.isnat(ns).any():
-            raise DataError(f"{what}: 'date' has missing values; drop those rows.")
-        return ns.view(np.int64)
-    if dtype is not None and getattr(dtype, "kind", "O") in "iuf":
-        return _epoch_ns(values, what)
-    try:
-        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{what}: 'date' cannot be parsed as datetimes ({e}).") from e
-    if idx.hasnans:
-        raise DataError(f"{what}: 'date' has missing values; drop those rows.")
-    return idx.as_unit("ns").asi8
-
-
-def _numeric(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
-    col = frame[column]
-    if col.dtype.kind in "fiu":
-        return np.ascontiguousarray(col.to_numpy(dtype=np.float64))
-    try:
-        return np.ascontiguousarray(pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64))
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{what}: column {column!r} is not numeric ({e}).") from e
-
-
-def _date_values(frame: pd.DataFrame, what: str):
-    if "date" in frame.columns:
-        return frame["date"]
-    if isinstance(frame.index, pd.DatetimeIndex):
-        return frame.index
-    raise DataError(f"{what}: needs a 'date' column (UTC candle open times), got columns {list(frame.columns)}.")
-
-
-def _aux_frame(frame, what: str, pair: str) -> tuple[pd.DataFrame, np.ndarray] | None:
-    """Sorted, de-duplicated auxiliary frame and its dates (ns); None if empty."""
-    if frame is None:
-        return None
-    if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"{what} must be a pandas DataFrame or None, got {type(frame).__name__}.")
-    if frame.empty:
-        return None
-    dates = _dates_ns(_date_values(frame, what), what)
-    order = np.argsort(dates, kind="stable")
-    if np.any(np.diff(dates) <= 0):
-        # Keep the last row per date, like freqtrade's own cleaning.
-        warn_once(("unsorted", what, pair), "liqrisk: %s for %s was unsorted or had duplicate dates; sorted, kept the last row per date.", what, pair)
-        frame = frame.iloc[order]
-        dates = dates[order]
-        keep = np.append(dates[1:] != dates[:-1], True)
-        frame, dates = frame[keep], dates[keep]
-    return frame, dates
 
 
 def _duration(ns: int) -> str:
@@ -130,15 +53,18 @@ def check_timeframe(dates: np.ndarray, timeframe: str) -> int:
     """The candle length of ``timeframe`` in ns, after checking the candles are spaced so.
 
     A timeframe longer than the candles is lookahead: with 5m candles and ``"1h"``,
-    row t would use OI known up to 55 minutes after its close. The most common spacing
-    of ``dates`` decides (gaps are fine); fewer than two candles are not checked.
+    row t would use OI known up to 55 minutes after its close. So any two candles closer
+    than ``timeframe`` are refused; and from three steps on, the most common spacing must
+    be ``timeframe`` (gaps are fine; one or two steps are too few to tell a gap from a
+    timeframe). Fewer than two candles are not checked.
     """
     tf_ns = candle_timeframe_ns(timeframe)
     if len(dates) > 1:
-        steps, counts = np.unique(np.diff(dates), return_counts=True)
-        if counts[steps == tf_ns].sum() < counts.max():
-            spacing = _duration(int(steps[np.argmax(counts)]))
-            raise DataError(f"ohlcv candles are {spacing} apart (the most common spacing) but timeframe={timeframe!r}; "
+        diffs = np.diff(dates)
+        steps, counts = np.unique(diffs, return_counts=True)
+        if diffs.min() < tf_ns or (len(diffs) >= 3 and counts[steps == tf_ns].sum() < counts.max()):
+            spacing = _duration(int(steps[np.argmax(counts)] if diffs.min() >= tf_ns else diffs.min()))
+            raise DataError(f"ohlcv candles are {spacing} apart but timeframe={timeframe!r}; "
                             f"pass timeframe={spacing!r}, the candles' own timeframe (a longer one reads data from "
                             "after each candle's close).")
     return tf_ns
@@ -153,7 +79,7 @@ MAX_MEDIAN_MARK_GAP = 0.05
 def _mark_off(frame, rows, hit, low, high, close, pair: str) -> np.ndarray:
     """bool per candle: the matched mark candles so far are a median more than
     ``MAX_MEDIAN_MARK_GAP`` from the candles' closes (expanding, so causal); warned once."""
-    mark_close = _numeric(frame, "close", "mark")[rows] if "close" in frame.columns else np.sqrt(low * high)
+    mark_close = numeric_column(frame, "close", "mark")[rows] if "close" in frame.columns else np.sqrt(low * high)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = np.where(hit, mark_close / close - 1.0, np.nan)
     off = _implausible(gap, MAX_MEDIAN_MARK_GAP)
@@ -178,22 +104,6 @@ def check_windows(cfg: LiqConfig, timeframe: str, pair: str = "") -> None:
                           f"estimate would be 0; {fix}.")
     warn_once(("short_windows", pair, timeframe), "liqrisk: windows %s are not longer than one %s candle; their "
               "book estimates are 0 (%s).", short, timeframe, fix)
-
-
-def _infer_timeframe_ns(dates: np.ndarray, default: int) -> int:
-    if len(dates) < 2:
-        return default
-    return int(np.median(np.diff(dates)))
-
-
-def _asof(avail_ns: np.ndarray, values: np.ndarray, query_ns: np.ndarray, max_age_ns: int) -> np.ndarray:
-    """Latest finite value available at each query time and not older than max_age."""
-    ok = np.isfinite(values)
-    avail_ns, values = avail_ns[ok], values[ok]
-    idx = np.searchsorted(avail_ns, query_ns, side="right") - 1
-    safe = np.maximum(idx, 0)
-    fresh = (idx >= 0) & (query_ns - avail_ns[safe] <= max_age_ns) if len(values) else np.zeros(len(query_ns), bool)
-    return np.where(fresh, values[safe] if len(values) else np.nan, np.nan)
 
 
 #: Funding whose median |rate| is above this (fraction per interval; 0.5%) is percent
@@ -225,14 +135,14 @@ def _funding_asof(fr: tuple[pd.DataFrame, np.ndarray] | None, close_ns: np.ndarr
     column = "funding_rate" if "funding_rate" in frame.columns else "open" if "open" in frame.columns else None
     if column is None:
         raise DataError(f"funding_rate needs a 'funding_rate' column, got columns {list(frame.columns)}.")
-    rates = _numeric(frame, column, "funding_rate")
-    tf_f = _infer_timeframe_ns(f_dates, 3600 * 10**9)
+    rates = numeric_column(frame, column, "funding_rate")
+    tf_f = infer_timeframe_ns(f_dates, 3600 * 10**9)
     max_age = timeframe_to_ns(max_staleness, key="funding_max_staleness")
-    out = _asof(f_dates + tf_f, rates, close_ns, max_age)
+    out = asof(f_dates + tf_f, rates, close_ns, max_age)
     percent = _implausible(rates, MAX_MEDIAN_FUNDING, first=3)  # one odd settlement is not a verdict
     if percent.any():
         # The verdict of the latest row known at each close (finite: every row has one).
-        known = _asof(f_dates + tf_f, percent.astype(np.float64), close_ns, np.iinfo(np.int64).max) == 1.0
+        known = asof(f_dates + tf_f, percent.astype(np.float64), close_ns, np.iinfo(np.int64).max) == 1.0
         if known.any():
             warn_once(("funding_percent", pair), "liqrisk: funding_rate for %s has a median |rate| above %g per "
                       "interval, implausible as a fraction (0.0001 = 0.01%%): are these percent? Divide by 100. "
@@ -250,13 +160,13 @@ def funding_at_close(dates, funding_rate, *, timeframe: str, max_staleness: str,
     ``dates`` are the candles' UTC open times; ``funding_rate`` is freqtrade's
     ``date, funding_rate`` frame (legacy files: the rate in ``open``) or None.
     """
-    dates_ns = _dates_ns(dates, "ohlcv") if len(dates) else np.zeros(0, np.int64)
+    dates_ns = parse_dates_ns(dates, "ohlcv") if len(dates) else np.zeros(0, np.int64)
     close_ns = dates_ns + check_timeframe(dates_ns, timeframe)
-    return _funding_asof(_aux_frame(funding_rate, "funding_rate", pair), close_ns, max_staleness, pair)
+    return _funding_asof(aux_frame(funding_rate, "funding_rate", pair), close_ns, max_staleness, pair)
 
 
 def prepare(
-    ohlcv, *, open_interest=None, funding_rate=None, mark=None, pair="BTC/USDT:USDT", timeframe="5m",
+    ohlcv, *, open_interest=None, funding_rate=None, mark=None, pair: str, timeframe="5m",
     config=None, tiers=None,
 ) -> tuple[ModelInputs, pd.Index, LiqConfig]:
     """Check inputs, align every series to candle closes and apply the model rules."""
@@ -297,7 +207,7 @@ def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     missing = [c for c in OHLCV_REQUIRED if c not in ohlcv.columns]
     if missing:
         raise DataError(f"ohlcv is missing column(s) {missing}; freqtrade candles have date, open, high, low, close, volume.")
-    dates = _dates_ns(_date_values(ohlcv, "ohlcv"), "ohlcv") if len(ohlcv) else np.zeros(0, np.int64)
+    dates = parse_dates_ns(date_values(ohlcv, "ohlcv"), "ohlcv") if len(ohlcv) else np.zeros(0, np.int64)
     if len(dates) > 1:
         step = np.diff(dates)
         if np.any(step == 0):
@@ -308,9 +218,9 @@ def candle_arrays(ohlcv) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             i = int(np.argmax(step < 0)) + 1
             raise DataError(f"ohlcv dates are not sorted (row {i}: {pd.Timestamp(dates[i], tz='UTC')}); "
                             "sort with df.sort_values('date').")
-    cols = {c: _numeric(ohlcv, c, "ohlcv") for c in OHLCV_REQUIRED}
+    cols = {c: numeric_column(ohlcv, c, "ohlcv") for c in OHLCV_REQUIRED}
     if "taker_buy_volume" in ohlcv.columns:
-        taker = cols["taker_buy_volume"] = _numeric(ohlcv, "taker_buy_volume", "ohlcv")
+        taker = cols["taker_buy_volume"] = numeric_column(ohlcv, "taker_buy_volume", "ohlcv")
         with np.errstate(invalid="ignore"):  # up to 1% over volume is rounding between feeds (clipped)
             bad = (taker < 0) | ((cols["volume"] > 0) & (taker > 1.01 * cols["volume"]))
         if bad.any():
@@ -348,10 +258,10 @@ def align(
     oi_close = np.full(n, np.nan)
     oi_high = np.full(n, np.nan)
     oi_low = np.full(n, np.nan)
-    oi = _aux_frame(open_interest, "open_interest", pair)
+    oi = aux_frame(open_interest, "open_interest", pair)
     if oi is not None:
         frame, oi_dates = oi
-        tf_oi = _infer_timeframe_ns(oi_dates, tf_ns)
+        tf_oi = infer_timeframe_ns(oi_dates, tf_ns)
         max_age = timeframe_to_ns(cfg.oi_max_staleness, key="oi_max_staleness") if cfg.oi_max_staleness else 3 * tf_oi
         avail = oi_dates + tf_oi
         # The OI at t's open (queried at d_t) reaches back max_age before it.
@@ -359,9 +269,9 @@ def align(
         for column, to_usd in (("open_interest_value", None), ("open_interest_amount", cols["close"])):
             if column not in frame.columns:
                 continue
-            values = _numeric(frame, column, "open_interest")
-            at_open = _asof(avail, values, dates, max_age)
-            at_close = _asof(avail, values, close_ns, max_age)
+            values = numeric_column(frame, column, "open_interest")
+            at_open = asof(avail, values, dates, max_age)
+            at_close = asof(avail, values, close_ns, max_age)
             if to_usd is not None:
                 at_open, at_close = at_open * to_usd, at_close * to_usd
             fill = ~(np.isfinite(oi_open) & np.isfinite(oi_close)) & np.isfinite(at_open) & np.isfinite(at_close)
@@ -369,41 +279,41 @@ def align(
             oi_close = np.where(fill, at_close, oi_close)
         if SOURCES_COLUMN in frame.columns:  # summed OI: a source joining or leaving is no change of positions
             mask = source_mask(frame)
-            oi_open, oi_close = same_sources(_asof(avail, mask, dates, max_age), _asof(avail, mask, close_ns, max_age),
+            oi_open, oi_close = same_sources(asof(avail, mask, dates, max_age), asof(avail, mask, close_ns, max_age),
                                              oi_open, oi_close)
         if {"open_interest_high", "open_interest_low"} <= set(frame.columns) and tf_oi == tf_ns:
             # OI's range within the row's own candle (quote), known at that candle's close:
             # only the row that closes exactly at t's close belongs to t.
-            oi_high = _asof(avail, _numeric(frame, "open_interest_high", "open_interest"), close_ns, 0)
-            oi_low = _asof(avail, _numeric(frame, "open_interest_low", "open_interest"), close_ns, 0)
+            oi_high = asof(avail, numeric_column(frame, "open_interest_high", "open_interest"), close_ns, 0)
+            oi_low = asof(avail, numeric_column(frame, "open_interest_low", "open_interest"), close_ns, 0)
         if not {"open_interest_value", "open_interest_amount"} & set(frame.columns):
             raise DataError("open_interest needs 'open_interest_value' (quote) or 'open_interest_amount' (base); "
                             f"got columns {list(frame.columns)}.")
 
-    fr = _aux_frame(funding_rate, "funding_rate", pair)
+    fr = aux_frame(funding_rate, "funding_rate", pair)
     funding = _funding_asof(fr, close_ns, cfg.funding_max_staleness, pair)
     if fr is not None:  # queried at t's close, reaching back funding_max_staleness
         first = int(fr[1][0])
-        info["funding_rate"] = (first, first + _infer_timeframe_ns(fr[1], 3600 * 10**9) - tf_ns
+        info["funding_rate"] = (first, first + infer_timeframe_ns(fr[1], 3600 * 10**9) - tf_ns
                                 + timeframe_to_ns(cfg.funding_max_staleness, key="funding_max_staleness"))
 
     mark_low = np.full(n, np.nan)
     mark_high = np.full(n, np.nan)
-    mk = _aux_frame(mark, "mark", pair) if cfg.use_mark else None
+    mk = aux_frame(mark, "mark", pair) if cfg.use_mark else None
     if mk is not None:
         frame, m_dates = mk
         info["mark"] = (int(m_dates[0]), int(m_dates[0]))  # matched by date
         if not {"high", "low"} <= set(frame.columns):
             raise DataError(f"mark needs 'high' and 'low' columns (mark-price candles), got columns "
                             f"{list(frame.columns)}; pass mark=None to consume levels with last-price wicks.")
-        if _infer_timeframe_ns(m_dates, tf_ns) != tf_ns:
+        if infer_timeframe_ns(m_dates, tf_ns) != tf_ns:
             warn_once(("mark_tf", pair), "liqrisk: mark candles for %s are not at the %s timeframe; using "
                       "last-price wicks to consume levels.", pair, timeframe)
         else:
             pos = np.searchsorted(m_dates, dates)
             hit = (pos < len(m_dates)) & (m_dates[np.minimum(pos, len(m_dates) - 1)] == dates)
             safe = np.minimum(pos, len(m_dates) - 1)
-            low, high = _numeric(frame, "low", "mark")[safe], _numeric(frame, "high", "mark")[safe]
+            low, high = numeric_column(frame, "low", "mark")[safe], numeric_column(frame, "high", "mark")[safe]
             hit &= ~_mark_off(frame, safe, hit, low, high, cols["close"], pair)
             mark_low = np.where(hit, low, np.nan)
             mark_high = np.where(hit, high, np.nan)

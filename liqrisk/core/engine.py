@@ -118,7 +118,7 @@ def warm_up() -> None:
     m = random_market(64, seed=0)
     with quiet_warnings():
         inputs, _, _ = prepare(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
-                               mark=m["mark"])
+                               mark=m["mark"], pair="BTC/USDT:USDT")
     # Serially, in the calling thread (the same specialisations are compiled): a bot runs this
     # in a daemon thread, and concurrent.futures joins a pool's workers at exit, so a kernel
     # compiling in one would hold up the exit of a bot stopped during warm-up (issue #15).

@@ -29,7 +29,7 @@ class EngineResult:
 
 def compute_features(
     ohlcv: pd.DataFrame, *, open_interest: pd.DataFrame | None = None, funding_rate: pd.DataFrame | None = None,
-    mark: pd.DataFrame | None = None, pair: str = "BTC/USDT:USDT", timeframe: str = "5m", config=None, tiers=None,
+    mark: pd.DataFrame | None = None, pair: str, timeframe: str = "5m", config=None, tiers=None,
 ) -> pd.DataFrame:
     """Liquidation-cluster features for every candle.
 
@@ -58,7 +58,7 @@ def compute_features(
 
 
 def run_engine(
-    ohlcv, *, open_interest=None, funding_rate=None, mark=None, pair="BTC/USDT:USDT", timeframe="5m",
+    ohlcv, *, open_interest=None, funding_rate=None, mark=None, pair: str, timeframe="5m",
     config=None, tiers=None, engine: str = "fast",
 ) -> EngineResult:
     """``compute_features`` plus the ledger and inputs; ``engine`` is "fast" or "reference"."""
@@ -84,7 +84,7 @@ def run_engine(
 
 def compute_features_reference(
     ohlcv: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None,
-    pair: str = "BTC/USDT:USDT", timeframe: str = "5m", config=None, tiers=None,
+    pair: str, timeframe: str = "5m", config=None, tiers=None,
 ) -> pd.DataFrame:
     """Same contract as ``liqrisk.compute_features``, computed by ``run_reference``."""
     from liqrisk.core.features import run_engine

@@ -64,7 +64,7 @@ class Heatmap:
 
 
 def liquidation_heatmap(
-    ohlcv: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None, pair: str = "BTC/USDT:USDT",
+    ohlcv: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None, pair: str,
     timeframe: str = "5m", config=None, tiers=None, window: str | None = None, start=None, end=None,
     price_bins: int = 400, price_range: tuple[float, float] | None = None,
 ) -> Heatmap:
@@ -201,7 +201,7 @@ def liquidation_map(
     open_interest=None,
     funding_rate=None,
     mark=None,
-    pair: str = "BTC/USDT:USDT",
+    pair: str,
     timeframe: str = "5m",
     config=None,
     tiers=None,

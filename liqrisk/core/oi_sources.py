@@ -35,16 +35,23 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from liqrisk.core.frames import (
+    asof,
+    aux_frame,
+    date_values,
+    infer_timeframe_ns,
+    numeric_column,
+    parse_dates_ns,
+)
+
 #: Column of the summed OI frame (and name of the model setting) with the source bitmask.
 SOURCES_COLUMN = "oi_sources"
 #: The per-candle flag column the adapter and the tools add beside the ``liq_*`` features.
 FLAG_COLUMN = "liq_oi_sources"
 
 
-def _dates_ns(frame: pd.DataFrame, what: str) -> np.ndarray:
-    from liqrisk.core.align import _date_values, _dates_ns
-
-    return _dates_ns(_date_values(frame, what), what)
+def _frame_dates_ns(frame: pd.DataFrame, what: str) -> np.ndarray:
+    return parse_dates_ns(date_values(frame, what), what)
 
 
 def _step_ns(dates: np.ndarray) -> int:
@@ -57,17 +64,15 @@ def _step_ns(dates: np.ndarray) -> int:
 
 def _source_usd(frame: pd.DataFrame, dates: np.ndarray, tf: int, price) -> np.ndarray:
     """USD per row: ``open_interest_value``, else amount × the latest close known at D + tf."""
-    from liqrisk.core.align import _numeric
-
     n = len(dates)
-    usd = _numeric(frame, "open_interest_value", "open_interest") if "open_interest_value" in frame else np.full(n, np.nan)
+    usd = numeric_column(frame, "open_interest_value", "open_interest") if "open_interest_value" in frame else np.full(n, np.nan)
     if "open_interest_amount" in frame and price is not None and not price.empty:
-        p_dates = _dates_ns(price, "price")
-        p_close = _numeric(price, "close", "price")
+        p_dates = _frame_dates_ns(price, "price")
+        p_close = numeric_column(price, "close", "price")
         p_avail = p_dates + max(_step_ns(p_dates), 1)
         at = np.searchsorted(p_avail, dates + tf, side="right") - 1
         px = np.where(at >= 0, p_close[np.maximum(at, 0)], np.nan)
-        usd = np.where(np.isfinite(usd), usd, _numeric(frame, "open_interest_amount", "open_interest") * px)
+        usd = np.where(np.isfinite(usd), usd, numeric_column(frame, "open_interest_amount", "open_interest") * px)
     return np.where(np.isfinite(usd) & (usd > 0), usd, np.nan)
 
 
@@ -89,7 +94,7 @@ def sum_open_interest(frames: Sequence[pd.DataFrame | None], *, price: pd.DataFr
     for bit, frame in enumerate(frames):
         if frame is None or frame.empty:
             continue
-        dates = _dates_ns(frame, "open_interest")
+        dates = _frame_dates_ns(frame, "open_interest")
         order = np.argsort(dates, kind="stable")
         dates = dates[order]
         keep = np.append(dates[1:] != dates[:-1], True)  # the last row per stamp, as freqtrade cleans
@@ -125,10 +130,8 @@ def sum_open_interest(frames: Sequence[pd.DataFrame | None], *, price: pd.DataFr
 def source_mask(frame: pd.DataFrame) -> np.ndarray:
     """The ``oi_sources`` bitmask per row of a summed frame (float64), NaN where the row
     has no OI value (as-of look-ups then skip it, as they skip the value)."""
-    from liqrisk.core.align import _numeric
-
-    mask = _numeric(frame, SOURCES_COLUMN, "open_interest")
-    value = _numeric(frame, "open_interest_value", "open_interest") if "open_interest_value" in frame else None
+    mask = numeric_column(frame, SOURCES_COLUMN, "open_interest")
+    value = numeric_column(frame, "open_interest_value", "open_interest") if "open_interest_value" in frame else None
     return mask if value is None else np.where(np.isfinite(value), mask, np.nan)
 
 
@@ -153,19 +156,17 @@ def sources_flag(dates, open_interest: pd.DataFrame | None, oi_fallback, *, time
     :param oi_fallback: the features' ``liq_oi_fallback`` column.
     """
     from liqrisk._util import candle_timeframe_ns, timeframe_to_ns
-    from liqrisk.core.align import _asof, _aux_frame, _infer_timeframe_ns
-
     fallback = np.asarray(oi_fallback, dtype=np.float64)
     n = len(fallback)
-    aux = _aux_frame(open_interest, "open_interest", "")
+    aux = aux_frame(open_interest, "open_interest", "")
     if aux is None or not n:
         return np.zeros(n)
     frame, oi_dates = aux
     if SOURCES_COLUMN not in frame.columns:
         return np.where(fallback == 0, 1.0, 0.0)
     tf_ns = candle_timeframe_ns(timeframe)
-    close_ns = _dates_ns(pd.DataFrame({"date": dates}), "ohlcv") + tf_ns
-    tf_oi = _infer_timeframe_ns(oi_dates, tf_ns)
+    close_ns = _frame_dates_ns(pd.DataFrame({"date": dates}), "ohlcv") + tf_ns
+    tf_oi = infer_timeframe_ns(oi_dates, tf_ns)
     max_age = timeframe_to_ns(oi_max_staleness, key="oi_max_staleness") if oi_max_staleness else 3 * tf_oi
-    mask = _asof(oi_dates + tf_oi, source_mask(frame), close_ns, max_age)
+    mask = asof(oi_dates + tf_oi, source_mask(frame), close_ns, max_age)
     return np.where((fallback == 0) & np.isfinite(mask), mask, 0.0)

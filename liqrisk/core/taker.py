@@ -25,15 +25,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from liqrisk.core.frames import parse_dates_ns
+
 #: The archive's column and the metrics rows' spacing.
 RATIO_COLUMN = "sum_taker_long_short_vol_ratio"
 SLICE_NS = 300 * 10**9
 
 
 def _dates(values, what: str) -> np.ndarray:
-    from liqrisk.core.align import _dates_ns
-
-    return _dates_ns(values, what)
+    return parse_dates_ns(values, what)
 
 
 def taker_buy_share(dates, timeframe: str, metrics: pd.DataFrame | None, *, volume_5m: pd.DataFrame | None = None,

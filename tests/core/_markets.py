@@ -46,7 +46,10 @@ def markets(draw, min_size=1, max_size=48, allow_nan=True):
         drop = sorted(set(draw(st.lists(st.integers(1, n - 1), max_size=3))))
         # Keep 1h the most common spacing (each dropped row turns two 1h steps into one
         # longer one), or the candles would not be 1h candles with gaps (check_timeframe).
-        drop = drop if n > 3 * len(drop) + 1 else []
+        kept = np.delete(f["ohlcv"]["date"].to_numpy(), drop)
+        steps, counts = np.unique(np.diff(kept), return_counts=True)
+        if len(steps) and (steps[np.argmax(counts)] != np.timedelta64(1, "h") or (counts == counts.max()).sum() > 1):
+            drop = []
         for key in f:
             f[key] = f[key].drop(index=drop).reset_index(drop=True)
     return f

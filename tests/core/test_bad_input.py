@@ -24,7 +24,7 @@ def run(m, ohlcv=None, **over):
 
 
 def test_empty_frame_gives_empty_frame_with_every_column(market):
-    out = compute_features(market["ohlcv"].iloc[:0])
+    out = compute_features(market["ohlcv"].iloc[:0], pair="BTC/USDT:USDT")
     assert out.empty and list(out.columns) == COLS
 
 
@@ -37,23 +37,23 @@ def test_one_candle(market):
 def test_unsorted_and_duplicate_dates_raise(market):
     shuffled = market["ohlcv"].iloc[[0, 2, 1, 3]]
     with pytest.raises(DataError, match="not sorted"):
-        compute_features(shuffled)
+        compute_features(shuffled, pair="BTC/USDT:USDT")
     dup = pd.concat([market["ohlcv"].iloc[:3], market["ohlcv"].iloc[[2]]])
     with pytest.raises(DataError, match="duplicate"):
-        compute_features(dup)
+        compute_features(dup, pair="BTC/USDT:USDT")
 
 
 def test_missing_and_non_numeric_columns_raise(market):
     with pytest.raises(DataError, match="volume"):
-        compute_features(market["ohlcv"].drop(columns="volume"))
+        compute_features(market["ohlcv"].drop(columns="volume"), pair="BTC/USDT:USDT")
     bad = market["ohlcv"].astype({"close": object})
     bad.loc[5, "close"] = "n/a"
     with pytest.raises(DataError, match="close"):
-        compute_features(bad)
+        compute_features(bad, pair="BTC/USDT:USDT")
     with pytest.raises(DataError, match="open_interest"):
-        compute_features(market["ohlcv"], open_interest=market["open_interest"][["date"]])
+        compute_features(market["ohlcv"], open_interest=market["open_interest"][["date"]], pair="BTC/USDT:USDT")
     with pytest.raises(DataError, match="DataFrame"):
-        compute_features(market["ohlcv"].to_dict())
+        compute_features(market["ohlcv"].to_dict(), pair="BTC/USDT:USDT")
 
 
 def test_nan_rows_seed_and_consume_nothing(market):
@@ -148,4 +148,4 @@ def test_garbage_prices_are_refused_not_allocated(market):
     ohlcv = market["ohlcv"].copy()
     ohlcv.loc[3, ["open", "high", "low", "close"]] = [1e-200, 1e-200, 1e-200, 1e-200]
     with pytest.raises(DataError, match="bucket"):
-        compute_features(ohlcv, config={"bucket_width": 1e-5})
+        compute_features(ohlcv, config={"bucket_width": 1e-5}, pair="BTC/USDT:USDT")

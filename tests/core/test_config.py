@@ -35,9 +35,9 @@ def test_bad_config_names_the_key(bad, key):
 def test_compute_features_rejects_bad_config_and_timeframe():
     m = random_market(10)
     with pytest.raises(ConfigError, match="bucket_width"):
-        compute_features(m["ohlcv"], config={"bucket_width": -1})
+        compute_features(m["ohlcv"], config={"bucket_width": -1}, pair="BTC/USDT:USDT")
     with pytest.raises(ConfigError, match="timeframe"):
-        compute_features(m["ohlcv"], timeframe="5 minutes")
+        compute_features(m["ohlcv"], timeframe="5 minutes", pair="BTC/USDT:USDT")
 
 
 def test_lists_from_json_become_tuples_and_half_life_per_tier():

@@ -41,7 +41,7 @@ def test_windows_none_longer_than_one_candle_raise(timeframe, windows):
     # Levels become consumable one candle after seeding: such windows estimate 0 forever.
     m = random_market(20, seed=0, timeframe=timeframe)
     with pytest.raises(ConfigError, match=rf"windows=.*{windows[-1]}.*{timeframe} candle"):
-        compute_features(m["ohlcv"], timeframe=timeframe, config={"windows": windows})
+        compute_features(m["ohlcv"], timeframe=timeframe, config={"windows": windows}, pair="BTC/USDT:USDT")
     with pytest.raises(ConfigError, match="windows="):
         LiveFeatures(pair="BTC/USDT:USDT", timeframe=timeframe, config={"windows": windows})
 
@@ -60,5 +60,5 @@ def test_some_windows_too_short_warn_once_per_pair(caplog):
 def test_window_of_two_candles_is_fine(caplog):
     m = random_market(20, seed=0, timeframe="5m")
     out = compute_features(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"],
-                           config={"windows": ["10m"]})
+                           config={"windows": ["10m"]}, pair="BTC/USDT:USDT")
     assert len(out) == 20 and not any("not longer than one" in r.getMessage() for r in caplog.records)

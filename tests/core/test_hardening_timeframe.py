@@ -52,14 +52,14 @@ def test_gaps_do_not_matter_the_most_common_spacing_decides():
 def test_a_tie_accepts_the_timeframe_if_it_is_one_of_the_most_common_spacings():
     dates = pd.to_datetime(["2024-01-01 00:00", "2024-01-01 00:05", "2024-01-01 00:15"], utc=True)  # 5m, 10m
     ohlcv = pd.DataFrame({"date": dates, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0})
-    assert len(compute_features(ohlcv, timeframe="5m")) == 3
+    assert len(compute_features(ohlcv, timeframe="5m", pair="BTC/USDT:USDT")) == 3
 
 
 @pytest.mark.parametrize("timeframe", ["5m", "1h", "1d"])
 def test_fewer_than_two_candles_are_not_checked(timeframe):
     m = random_market(1, seed=1)  # one 5m candle
     assert len(_run(m, timeframe)) == 1
-    assert len(compute_features(m["ohlcv"].iloc[:0], timeframe=timeframe)) == 0
+    assert len(compute_features(m["ohlcv"].iloc[:0], timeframe=timeframe, pair="BTC/USDT:USDT")) == 0
 
 
 def test_funding_at_close_checks_the_spacing_too():

@@ -21,7 +21,7 @@ def market():
 def test_tiers_sum_to_the_heatmap_row(market, row, window):
     ohlcv, kw = market
     at = ohlcv["date"].iloc[row]
-    lm = liquidation_map(ohlcv, config=CFG, window=window, at=at, price_bins=120, **kw)
+    lm = liquidation_map(ohlcv, config=CFG, window=window, at=at, price_bins=120, **kw, pair="BTC/USDT:USDT")
     hm = liquidation_heatmap(
         ohlcv,
         config=CFG,
@@ -30,7 +30,7 @@ def test_tiers_sum_to_the_heatmap_row(market, row, window):
         end=at,
         price_bins=120,
         price_range=(lm.price_edges[0], lm.price_edges[-1]),
-        **kw,
+        **kw,pair="BTC/USDT:USDT"
     )
     assert lm.usd.shape == (2, 5, 120) and (lm.usd >= 0).all()
     np.testing.assert_allclose(lm.usd[0].sum(axis=0), hm.long_usd[0], rtol=1e-9, atol=1e-6)
@@ -41,7 +41,7 @@ def test_tiers_sum_to_the_heatmap_row(market, row, window):
 
 def test_full_grid_matches_the_outstanding_features(market):
     ohlcv, kw = market
-    feats = compute_features(ohlcv, config=CFG, **kw)
+    feats = compute_features(ohlcv, config=CFG, **kw, pair="BTC/USDT:USDT")
     lm = liquidation_map(
         ohlcv,
         config=CFG,
@@ -49,7 +49,7 @@ def test_full_grid_matches_the_outstanding_features(market):
         at=ohlcv["date"].iloc[700],
         price_bins=50,
         price_range=(1.0, 1e7),
-        **kw,
+        **kw,pair="BTC/USDT:USDT"
     )
     np.testing.assert_allclose(lm.long_usd.sum(), feats["liq_long_outstanding_usd_1d"].iloc[700], rtol=1e-9)
     np.testing.assert_allclose(lm.short_usd.sum(), feats["liq_short_outstanding_usd_1d"].iloc[700], rtol=1e-9)
@@ -57,7 +57,7 @@ def test_full_grid_matches_the_outstanding_features(market):
 
 def test_defaults_curves_and_times(market):
     ohlcv, kw = market
-    lm = liquidation_map(ohlcv, **kw)  # last candle, first default window, close ± 20%
+    lm = liquidation_map(ohlcv, **kw, pair="BTC/USDT:USDT")  # last candle, first default window, close ± 20%
     assert lm.at == ohlcv["date"].iloc[-1] and lm.window == "12h"
     close = ohlcv["close"].iloc[-1]
     np.testing.assert_allclose(
@@ -65,7 +65,7 @@ def test_defaults_curves_and_times(market):
     )
     assert lm.price == close
     # A time inside a candle picks that candle (its close is the moment of the map).
-    inside = liquidation_map(ohlcv, at=ohlcv["date"].iloc[300] + pd.Timedelta("3m"), **kw)
+    inside = liquidation_map(ohlcv, at=ohlcv["date"].iloc[300] + pd.Timedelta("3m"), **kw, pair="BTC/USDT:USDT")
     assert inside.at == ohlcv["date"].iloc[300]
     np.testing.assert_allclose(lm.cumulative_long_usd[0], lm.long_usd.sum())
     np.testing.assert_allclose(lm.cumulative_short_usd[-1], lm.short_usd.sum())
@@ -86,10 +86,10 @@ def test_defaults_curves_and_times(market):
 def test_bad_input(market):
     ohlcv, kw = market
     with pytest.raises(DataError, match="before the first candle"):
-        liquidation_map(ohlcv, at="2000-01-01", **kw)
+        liquidation_map(ohlcv, at="2000-01-01", **kw, pair="BTC/USDT:USDT")
     with pytest.raises(DataError, match="price_range"):
-        liquidation_map(ohlcv, price_range=(10, 5), **kw)
+        liquidation_map(ohlcv, price_range=(10, 5), **kw, pair="BTC/USDT:USDT")
     with pytest.raises(DataError, match="price_bins"):
-        liquidation_map(ohlcv, price_bins=0, **kw)
+        liquidation_map(ohlcv, price_bins=0, **kw, pair="BTC/USDT:USDT")
     with pytest.raises(DataError, match="no candles"):
-        liquidation_map(ohlcv.iloc[:0], **kw)
+        liquidation_map(ohlcv.iloc[:0], **kw, pair="BTC/USDT:USDT")

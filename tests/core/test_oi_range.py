@@ -25,9 +25,9 @@ def _market(n=600, seed=3, swing=0.01):
 
 def test_range_raises_same_candle_estimate_and_off_switch_is_exact():
     m, oi = _market()
-    base = compute_features(m["ohlcv"], open_interest=m["open_interest"], config={"intra_oi_range": 0.0})
-    ignored = compute_features(m["ohlcv"], open_interest=oi, config={"intra_oi_range": 0.0})
-    with_range = compute_features(m["ohlcv"], open_interest=oi, config={"intra_oi_range": 4.0})
+    base = compute_features(m["ohlcv"], open_interest=m["open_interest"], config={"intra_oi_range": 0.0}, pair="BTC/USDT:USDT")
+    ignored = compute_features(m["ohlcv"], open_interest=oi, config={"intra_oi_range": 0.0}, pair="BTC/USDT:USDT")
+    with_range = compute_features(m["ohlcv"], open_interest=oi, config={"intra_oi_range": 4.0}, pair="BTC/USDT:USDT")
     np.testing.assert_array_equal(base[EST].to_numpy(), ignored[EST].to_numpy())
     assert (with_range[EST].to_numpy() >= base[EST].to_numpy() - 1e-9).all()
     assert (with_range[EST].to_numpy() > base[EST].to_numpy() + 1e-6).any()
@@ -37,10 +37,10 @@ def test_range_raises_same_candle_estimate_and_off_switch_is_exact():
 @given(cut=st.integers(200, 550), scale=st.floats(1.5, 50.0))
 def test_no_lookahead_through_a_later_oi_range(cut, scale):
     m, oi = _market()
-    before = compute_features(m["ohlcv"], open_interest=oi)
+    before = compute_features(m["ohlcv"], open_interest=oi, pair="BTC/USDT:USDT")
     later = oi.copy()
     later.loc[cut:, "open_interest_high"] *= scale  # rows from candle `cut` on change
-    after = compute_features(m["ohlcv"], open_interest=later)
+    after = compute_features(m["ohlcv"], open_interest=later, pair="BTC/USDT:USDT")
     np.testing.assert_array_equal(before[EST].to_numpy()[:cut], after[EST].to_numpy()[:cut])
 
 
@@ -48,8 +48,8 @@ def test_range_of_a_coarser_oi_timeframe_is_not_used():
     # A 1h OI row's high/low is not known at a 5m candle's close inside that hour.
     m, oi = _market()
     coarse = oi.iloc[::12].reset_index(drop=True)
-    a = compute_features(m["ohlcv"], open_interest=coarse, config={"intra_oi_range": 0.0})
-    b = compute_features(m["ohlcv"], open_interest=coarse, config={"intra_oi_range": 16.0})
+    a = compute_features(m["ohlcv"], open_interest=coarse, config={"intra_oi_range": 0.0}, pair="BTC/USDT:USDT")
+    b = compute_features(m["ohlcv"], open_interest=coarse, config={"intra_oi_range": 16.0}, pair="BTC/USDT:USDT")
     np.testing.assert_array_equal(a[EST].to_numpy(), b[EST].to_numpy())
 
 
@@ -60,5 +60,5 @@ def test_live_steps_equal_batch_with_oi_range(step):
     for end in [*range(300, 500, step), 500]:
         got = live.update(m["ohlcv"].iloc[:end], open_interest=oi[oi["date"] < m["ohlcv"]["date"].iloc[end - 1]
                                                                     + np.timedelta64(1, "s")])
-    want = compute_features(m["ohlcv"], open_interest=oi)
+    want = compute_features(m["ohlcv"], open_interest=oi, pair="BTC/USDT:USDT")
     np.testing.assert_allclose(got[EST].to_numpy()[-50:], want[EST].to_numpy()[-50:], rtol=1e-9, atol=1e-6)

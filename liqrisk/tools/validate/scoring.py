@@ -114,7 +114,7 @@ def pick_window(config, timeframe: str, window: str | None = None) -> str:
 
 def validate_frames(
     ohlcv: pd.DataFrame, actual: pd.DataFrame, *, open_interest=None, funding_rate=None, mark=None,
-    pair: str = "BTC/USDT:USDT", timeframe: str = "5m", config=None, window: str | None = None,
+    pair: str, timeframe: str = "5m", config=None, window: str | None = None,
     start=None, span_ms: tuple[int, int] | None = None,
 ) -> ValidationResult:
     """Run the engine on freqtrade frames and score it against ``actual``.
