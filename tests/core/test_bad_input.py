@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import liqrisk
 from liqrisk import DataError, compute_features, feature_columns
 from liqrisk.core.synthetic import random_market
 
@@ -149,3 +150,14 @@ def test_garbage_prices_are_refused_not_allocated(market):
     ohlcv.loc[3, ["open", "high", "low", "close"]] = [1e-200, 1e-200, 1e-200, 1e-200]
     with pytest.raises(DataError, match="bucket"):
         compute_features(ohlcv, config={"bucket_width": 1e-5}, pair="BTC/USDT:USDT")
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: compute_features(m["ohlcv"]),
+    lambda m: liqrisk.liquidation_heatmap(m["ohlcv"]),
+    lambda m: liqrisk.liquidation_map(m["ohlcv"]),
+])
+def test_pair_is_required(market, call):
+    # The pair picks the margin tiers: a silent default would give every coin BTC's.
+    with pytest.raises(TypeError, match="'pair'"):
+        call(market)
