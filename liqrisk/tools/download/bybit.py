@@ -46,6 +46,7 @@ from liqrisk.errors import ConfigError, DataError
 from liqrisk.tools.download import metrics as M
 from liqrisk.tools.download import store as S
 from liqrisk.tools.download.fetch import MAX_BACKOFF_S, USER_AGENT, FetchSettings
+from liqrisk.tools.download.job import linear_symbol
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +109,7 @@ class BybitReport:
 
 def bybit_symbol(pair: str) -> str:
     """ccxt linear perpetual -> Bybit symbol: ``BTC/USDT:USDT`` -> ``BTCUSDT``."""
-    base, slash, rest = pair.partition("/")
-    quote, colon, settle = rest.partition(":")
-    if not (slash and colon and base and quote) or settle != quote:
-        raise ConfigError(f"--pairs {pair!r}: Bybit's linear open interest covers USDT/USDC perpetuals; write the "
-                          "pair as freqtrade's futures pair BASE/QUOTE:QUOTE, e.g. BTC/USDT:USDT.")
-    return f"{base}{quote}".upper()
+    return linear_symbol(pair, "Bybit's linear open interest covers USDT/USDC perpetuals")
 
 
 def fetch_interval(timeframes: tuple[str, ...]) -> str:

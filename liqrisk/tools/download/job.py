@@ -80,14 +80,20 @@ class PairReport:
     conflicts: dict[str, int] = field(default_factory=dict)
 
 
-def archive_symbol(pair: str) -> str:
-    """ccxt USD-M perpetual -> archive symbol: ``BTC/USDT:USDT`` -> ``BTCUSDT``."""
+def linear_symbol(pair: str, covers: str) -> str:
+    """ccxt linear perpetual -> exchange symbol: ``BTC/USDT:USDT`` -> ``BTCUSDT`` (Binance USD-M
+    and Bybit linear spell it the same); ``covers`` says what the source holds, for the error."""
     base, slash, rest = pair.partition("/")
     quote, colon, settle = rest.partition(":")
     if not (slash and colon and base and quote) or settle != quote:
-        raise ConfigError(f"--pairs {pair!r}: the archive's metrics cover USD-M perpetuals; write the pair "
-                          "as freqtrade's futures pair BASE/QUOTE:QUOTE, e.g. BTC/USDT:USDT.")
+        raise ConfigError(f"--pairs {pair!r}: {covers}; write the pair as freqtrade's futures pair "
+                          "BASE/QUOTE:QUOTE, e.g. BTC/USDT:USDT.")
     return f"{base}{quote}".upper()
+
+
+def archive_symbol(pair: str) -> str:
+    """ccxt USD-M perpetual -> archive symbol: ``BTC/USDT:USDT`` -> ``BTCUSDT``."""
+    return linear_symbol(pair, "the archive's metrics cover USD-M perpetuals")
 
 
 def archive_days(start_ms: int, stop_ms: int, today: date) -> list[date]:
