@@ -177,6 +177,9 @@ class LiqRiskMixin:
                                             use_mark=self.liqrisk_use_mark)
         out = self._liq_columns.build(dataframe, pair, aux, live=live)
         self._liq_cache_frame(pair, out)
+        if not live:  # the backtest report's OI coverage; freqtrade drops the startup rows
+            startup = max(int(self.startup_candle_count), int(self.config.get("startup_candle_count") or 0))
+            self._liq_counters.oi_coverage(pair, out, skip=startup)
         if live:
             self._liq_alert(pair, out)
             if self._liq_recording is not None:

@@ -9,11 +9,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from liqrisk.core import rules
 
 logger = logging.getLogger(__name__)
+
+#: Fallback spans listed per pair in the report (the count covers every one).
+MAX_SPANS = 100
 
 
 class Counters:
@@ -24,6 +28,8 @@ class Counters:
         self.counts = {"veto": {}, "stop_moved": {}, "stop_exit": {}, "leverage_capped": {},
                        "stop_exits_total": 0, "entries_checked": 0}
         self.vetoes: list[dict] = []
+        #: pair -> its OI coverage in the last analysed frame (``oi_coverage``).
+        self.oi: dict[str, dict] = {}
         #: trade id -> the rule that last moved its stop (``rules.STOP_*``).
         self.stop_rule: dict[int, str] = {}
 
@@ -37,9 +43,27 @@ class Counters:
         self.bump("veto", f"{side}:{reason}")
         self.vetoes.append({"pair": pair, "date": current_time.isoformat(), "side": side, "reason": reason})
 
+    def oi_coverage(self, pair: str, frame: pd.DataFrame, skip: int = 0) -> None:
+        """Count ``frame``'s candles on the volume proxy (``liq_oi_fallback`` = 1) after its
+        first ``skip`` rows (the startup candles freqtrade's backtest drops), with the spans
+        they form (open dates of the first and last candle); the pair's last frame counts."""
+        if "liq_oi_fallback" not in frame.columns or "date" not in frame.columns:
+            return
+        rows = frame.iloc[max(int(skip), 0):]
+        flag = rows["liq_oi_fallback"].to_numpy() == 1
+        dates = pd.to_datetime(rows["date"], utc=True)
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], flag, [False]]).astype(np.int8)))
+        spans = [[dates.iloc[a].isoformat(), dates.iloc[b - 1].isoformat(), int(b - a)]
+                 for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        self.oi[pair] = {"candles": len(rows), "fallback": int(flag.sum()), "spans": spans[:MAX_SPANS],
+                         "spans_left_off": max(len(spans) - MAX_SPANS, 0)}
+
     def summary(self) -> dict:
-        """A deep copy of the counters (plain JSON types)."""
-        return json.loads(json.dumps(self.counts))
+        """A deep copy of the counters (plain JSON types); ``oi_fallback`` per pair: candles
+        analysed, candles on the OI volume proxy and their spans ``[first, last, candles]``."""
+        out = json.loads(json.dumps(self.counts))
+        out["oi_fallback"] = json.loads(json.dumps(self.oi))
+        return out
 
 
 def write_report(strategy: str, counters: Counters, user_data_dir) -> Path | None:
@@ -48,9 +72,10 @@ def write_report(strategy: str, counters: Counters, user_data_dir) -> Path | Non
     file cannot be written (logged)."""
     summary = counters.summary()
     logger.info("liqrisk %s: entries checked %d, vetoes %s, stops moved %s, stop exits %d (after a liqrisk "
-                "move: %s), leverage capped %s", strategy, summary["entries_checked"], summary["veto"] or "{}",
-                summary["stop_moved"] or "{}", summary["stop_exits_total"], summary["stop_exit"] or "{}",
-                summary["leverage_capped"] or "{}")
+                "move: %s), leverage capped %s, OI-fallback candles %s", strategy, summary["entries_checked"],
+                summary["veto"] or "{}", summary["stop_moved"] or "{}", summary["stop_exits_total"],
+                summary["stop_exit"] or "{}", summary["leverage_capped"] or "{}",
+                {p: f"{c['fallback']}/{c['candles']}" for p, c in summary["oi_fallback"].items()} or "{}")
     try:
         folder = Path(user_data_dir) / "backtest_results"
         folder.mkdir(parents=True, exist_ok=True)
