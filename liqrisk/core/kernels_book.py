@@ -68,19 +68,24 @@ def mix_row_nb(stored, w, side, lo_b, hi_b, scale, mixed):
 
     The same sum over decay groups as ``usd_at_nb`` (0.0, then g = 0, 1, ... in order, so
     bit-identical), with the group loop outside: the inner loop runs over contiguous
-    buckets, which the compiler vectorises. Full indexing, no row views: each view costs
-    an atomic reference count increment and decrement (a third of the kernel's time
-    when it made views per bucket row).
+    buckets, which the compiler vectorises (``advance_nb`` runs without reference counts,
+    so these views cost nothing).
     """
-    for b in range(lo_b, hi_b + 1):
-        mixed[w, b] = 0.0
+    # Slices from lo_b, indexed from 0: numba then knows the index is not negative and
+    # drops its wraparound code, which kept these loops from being vectorised.
+    n = hi_b + 1 - lo_b
+    row = mixed[w, lo_b:hi_b + 1]
+    for i in range(n):
+        row[i] = 0.0
     for g in range(scale.shape[0]):
         s = scale[g]
-        for b in range(lo_b, hi_b + 1):
-            mixed[w, b] += (stored[w, side, 0, g, b] + stored[w, side, 1, g, b]) * s
-    for b in range(lo_b, hi_b + 1):
-        if not mixed[w, b] > 0.0:
-            mixed[w, b] = 0.0
+        sums = stored[w, side, 0, g, lo_b:hi_b + 1]
+        comp = stored[w, side, 1, g, lo_b:hi_b + 1]
+        for i in range(n):
+            row[i] += (sums[i] + comp[i]) * s
+    for i in range(n):
+        m = row[i]
+        row[i] = m if m > 0.0 else 0.0
 
 
 @jit(inline=True)
