@@ -72,20 +72,30 @@ def mix_row_nb(stored, w, side, lo_b, hi_b, scale, mixed):
     so these views cost nothing).
     """
     # Slices from lo_b, indexed from 0: numba then knows the index is not negative and
-    # drops its wraparound code, which kept these loops from being vectorised.
+    # drops its wraparound code, which kept these loops from being vectorised. The first
+    # group's pass writes (0.0 + x can differ from x only in the sign of a zero) and the
+    # last one clips (NaN and any zero become +0.0): the clipped values are the same.
     n = hi_b + 1 - lo_b
     row = mixed[w, lo_b:hi_b + 1]
-    for i in range(n):
-        row[i] = 0.0
-    for g in range(scale.shape[0]):
+    last = scale.shape[0] - 1
+    for g in range(last + 1):
         s = scale[g]
         sums = stored[w, side, 0, g, lo_b:hi_b + 1]
         comp = stored[w, side, 1, g, lo_b:hi_b + 1]
+        if g == 0:
+            for i in range(n):
+                row[i] = (sums[i] + comp[i]) * s
+        elif g < last:
+            for i in range(n):
+                row[i] += (sums[i] + comp[i]) * s
+        else:
+            for i in range(n):
+                m = row[i] + (sums[i] + comp[i]) * s
+                row[i] = m if m > 0.0 else 0.0
+    if last == 0:
         for i in range(n):
-            row[i] += (sums[i] + comp[i]) * s
-    for i in range(n):
-        m = row[i]
-        row[i] = m if m > 0.0 else 0.0
+            m = row[i]
+            row[i] = m if m > 0.0 else 0.0
 
 
 @jit(inline=True)
