@@ -8,7 +8,6 @@ demo`` uses), so these tests also exercise it.
 from __future__ import annotations
 
 import base64
-import ctypes
 import json
 import signal
 import sqlite3
@@ -75,29 +74,10 @@ STOP_WAIT_S = 30.0
 
 
 def bot_preexec():
-    """A ``preexec_fn`` that gives the child SIGINT's default action, then the parent-death signal.
-
-    A process started with SIGINT ignored (a background job of a non-interactive shell,
-    ``sh -c 'pytest ... &'``, as CI steps and scripted runners do) passes SIG_IGN on to its
-    children, and Python keeps an inherited SIG_IGN instead of installing its KeyboardInterrupt
-    handler: the bot then never sees the SIGINT the harness sends (issue #15). libc's
-    ``signal`` is looked up here, in the parent, so the child only makes C calls.
-    """
-    death = parent_death_preexec()
-    try:
-        libc_signal = ctypes.CDLL(None, use_errno=True).signal
-        libc_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
-        libc_signal.restype = ctypes.c_void_p
-    except (OSError, AttributeError):
-        return death
-    sigint = int(signal.SIGINT)
-
-    def setup() -> None:  # pragma: no cover - runs in the child
-        libc_signal(sigint, None)  # SIG_DFL (0)
-        if death is not None:
-            death()
-
-    return setup
+    """The demo's own ``preexec_fn``: SIGINT's default action back (a harness started with
+    SIGINT ignored passes the ignore on, and the bot would never see the harness's SIGINT;
+    issue #15), then the parent-death signal."""
+    return parent_death_preexec()
 
 
 def bot_env(extra: dict[str, str] | None = None) -> dict[str, str]:

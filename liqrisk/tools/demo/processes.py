@@ -5,7 +5,7 @@
 * ``run_freqtrade`` runs a freqtrade command with its output in a log file, stopping it on
   Ctrl-C or a timeout;
 * ``sigterm_as_interrupt`` turns SIGTERM into KeyboardInterrupt so cleanup runs, and
-  ``parent_death_preexec`` makes children die with their parent (Linux).
+  ``parent_death_preexec`` makes children die with their parent and take SIGINT (Linux).
 
 freqtrade always runs in its own process, exactly as a user would run it; nothing here imports it.
 """
@@ -64,20 +64,35 @@ def ping(url: str, timeout: float = 1.0) -> bool:
 
 
 def parent_death_preexec() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), so a killed
-    demo leaves no server or freqtrade behind. None elsewhere. ``prctl`` is looked up here, in
-    the parent, so the child only makes one C call between fork and exec. Linux sends the signal
-    when the *thread* that started the child ends: start children from a long-lived thread."""
+    """A ``preexec_fn`` for every child the demo starts (Linux; None elsewhere):
+
+    * SIGINT gets its default action back. A process started with SIGINT ignored (a
+      background job of a non-interactive shell, ``sh -c 'liqrisk demo ... &'``, as CI steps
+      and scripts do) passes the ignore on, and Python keeps an inherited ignore instead of
+      installing its KeyboardInterrupt handler: freqtrade would never see the SIGINT that
+      stops it (issue #15).
+    * The child gets SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), so a killed demo
+      leaves no server or freqtrade behind. Linux sends it when the *thread* that started the
+      child ends: start children from a long-lived thread.
+
+    The C functions are looked up here, in the parent, so the child only makes C calls
+    between fork and exec.
+    """
     if sys.platform != "linux":
         return None
     try:
         import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl, libc_signal = libc.prctl, libc.signal
+        libc_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        libc_signal.restype = ctypes.c_void_p
     except (OSError, AttributeError):
         return None
+    sigint = int(signal.SIGINT)
 
     def setup() -> None:  # pragma: no cover - runs in the child
+        libc_signal(sigint, None)  # SIG_DFL
         prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
     return setup
