@@ -5,6 +5,8 @@ Column order is ``feature_columns(windows)``; values are float64 (flags are 0.0 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -32,12 +34,19 @@ def feature_columns(windows) -> list[str]:
     return cols
 
 
+@functools.lru_cache(maxsize=32)
+def _columns_index(windows: tuple) -> pd.Index:
+    """``feature_columns(windows)`` as one shared, immutable Index: a live step builds a
+    frame per candle, and the list and its Index cost more than the frame itself."""
+    return pd.Index(feature_columns(windows))
+
+
 def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = slice(None)) -> np.ndarray:
     """float64 [rows, columns] in ``feature_columns(windows)`` order, written in place."""
     ref = inputs.ref_price[rows]
     n_rows = len(ref)
     # Column-major: every column is written (and later read by pandas) contiguously.
-    matrix = np.empty((n_rows, len(feature_columns(windows))), order="F")
+    matrix = np.empty((n_rows, len(_columns_index(tuple(windows)))), order="F")
     col = 0
 
     def put(values) -> None:
@@ -50,7 +59,9 @@ def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = s
     centers = np.append(inputs.bucket_center(np.arange(inputs.n_buckets)), np.nan)
 
     def price_of(bucket_row: np.ndarray) -> np.ndarray:
-        return centers.take(np.nan_to_num(bucket_row, nan=-1.0).astype(np.intp))  # NaN: no confluence (one window)
+        # NaN: no confluence (one window). Slots never hold inf; np.where is ~4x faster
+        # than np.nan_to_num on a live step's one row.
+        return centers.take(np.where(np.isnan(bucket_row), -1.0, bucket_row).astype(np.intp))
 
     with np.errstate(invalid="ignore", divide="ignore"):
         for w in range(len(windows)):
@@ -76,7 +87,7 @@ def feature_matrix(inputs: ModelInputs, raw: RawResult, windows, rows: slice = s
 
 def features_frame(matrix: np.ndarray, index: pd.Index, windows) -> pd.DataFrame:
     """The public DataFrame: one float64 block (flags are 0.0 / 1.0), cheap to build per candle."""
-    return pd.DataFrame(matrix, index=index, columns=feature_columns(windows), copy=False)
+    return pd.DataFrame(matrix, index=index, columns=_columns_index(tuple(windows)), copy=False)
 
 
 def assemble_features(inputs: ModelInputs, raw: RawResult, index: pd.Index, windows) -> pd.DataFrame:

@@ -160,10 +160,6 @@ def new_state(n_win, n_groups, n_buckets, capacity):
     return EngineState(stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit)
 
 
-#: The name ``liqrisk.core.live`` imports (it was a numba kernel until the state moved to NumPy).
-new_state_nb = new_state
-
-
 def run_chunk(inputs, n_buckets, report_from, result):
     """Run the state machine over all candles of ``inputs`` (``EngineInputs``) and windows.
 
@@ -236,11 +232,18 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
     planes = stored.reshape(n_win * 4 * n_groups, n_buckets)
 
     for t in range(t_from, t_to):
-        # Per-group scale changes over t, shared by every window and side.
+        # Per-group scale changes over t, shared by every window and side. scale[g] still
+        # holds t - 1's exp(post[g, t - 1] − base[g]) (base has not moved since), and from
+        # here on t's exp(post[g, t] − base[g]): two exps fewer per group and candle.
         for g in range(n_groups):
             pre_scale[g] = np.exp(pre[g, t] - base[g])
-            decay_step[g] = np.exp(post[g, t - 1] - base[g]) - pre_scale[g] if t > 0 else 0.0
-            close_step[g] = pre_scale[g] - np.exp(post[g, t] - base[g])
+            if t > 0:
+                prev = scale[g] if t > t_from else np.exp(post[g, t - 1] - base[g])
+                decay_step[g] = prev - pre_scale[g]
+            else:
+                decay_step[g] = 0.0
+            scale[g] = np.exp(post[g, t] - base[g])
+            close_step[g] = pre_scale[g] - scale[g]
         for w in range(n_win):
             if t > 0:
                 for side in range(2):
@@ -288,7 +291,7 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
 
         for g in range(n_groups):
             if base[g] - post[g, t] > REBASE_LOG:
-                f = np.exp(post[g, t] - base[g])
+                f = scale[g]
                 # Loops, not ``stored[:, :, g, :] *= f``: an array expression costs a
                 # broadcasting specialisation (and its error-message strings) to compile.
                 for w in range(n_win):
@@ -301,7 +304,7 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
                 for s in range(t):
                     unit[s, g] *= f
                 base[g] = post[g, t]
-            scale[g] = np.exp(post[g, t] - base[g])
+                scale[g] = np.exp(post[g, t] - base[g])
             unit[t, g] = np.exp(base[g] - post[g, t])
 
         # Seed: levels opened during t; consumable from t + 1 on. Same-candle

@@ -36,7 +36,7 @@ from liqrisk.core import kernels
 from liqrisk.core.align import align, candle_arrays, check_timeframe, check_windows, model_inputs
 from liqrisk.core.assemble import feature_matrix, features_frame
 from liqrisk.core.engine import crossings
-from liqrisk.core.kernels_engine import EngineInputs, RawResult, advance_nb, new_scratch, new_state_nb
+from liqrisk.core.kernels_engine import EngineInputs, RawResult, advance_nb, new_scratch, new_state
 from liqrisk.core.model import AlignedCandles, ModelInputs, build_inputs
 from liqrisk.core.tiers import tier_table
 
@@ -165,7 +165,7 @@ class LiveFeatures:
         self._log_keep = np.cumsum(np.log1p(-inputs.close_frac))
         self._post, self._pre = inputs.log_scales()
         self._tables = kernels.level_tables_nb(inputs.tier_weight, inputs.entry_weight, inputs.tier_group)
-        self._state = new_state_nb(len(inputs.window_ns), len(inputs.group_half_life_ns), inputs.n_buckets, n)
+        self._state = new_state(len(inputs.window_ns), len(inputs.group_half_life_ns), inputs.n_buckets, n)
         self._scratch = new_scratch(len(inputs.window_ns), len(inputs.group_half_life_ns), inputs.n_buckets)
         n_win = len(inputs.window_ns)
         self._raw = RawResult(out=np.full((n_win, 2, kernels.N_SLOTS, n), np.nan), conf=np.full((2, 2, n), np.nan),

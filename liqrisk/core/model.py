@@ -220,17 +220,24 @@ def liquidated_share(move: np.ndarray, distance: np.ndarray, weights: np.ndarray
         ``[d_k / spread, d_k · spread]``; 1 means exactly ``d_k``.
     :returns: float in [0, 1] per candle, non-decreasing in ``move``.
     """
-    move = np.asarray(move, dtype=np.float64)
+    shape = np.shape(move)
+    move = np.asarray(move, dtype=np.float64).reshape(-1)
+    weights = np.asarray(weights, dtype=np.float64)
+    if spread > 1.0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_move = np.log(move)  # -inf at 0: nothing liquidated
+        width = 2.0 * math.log(spread)
+        start = np.array([math.log(d) - math.log(spread) for d in distance])
+        # All tiers in one array expression (a live step calls this on one candle, where
+        # each NumPy call costs more than its arithmetic), summed tier by tier as before.
+        terms = weights[:, None] * np.clip((log_move[None, :] - start[:, None]) / width, 0.0, 1.0)
+    else:
+        terms = weights[:, None] * (move[None, :] >= np.asarray(distance, dtype=np.float64)[:, None])
     out = np.zeros(move.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_move = np.log(move)  # -inf at 0: nothing liquidated
-    for d, w in zip(distance, weights, strict=True):
-        if spread > 1.0:
-            width = 2.0 * math.log(spread)
-            out += w * np.clip((log_move - (math.log(d) - math.log(spread))) / width, 0.0, 1.0)
-        else:
-            out += w * (move >= d)
-    return np.nan_to_num(out, nan=0.0)
+    for term in terms:
+        out += term
+    out[np.isnan(out)] = 0.0
+    return out.reshape(shape)
 
 
 def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray, valid: np.ndarray) -> np.ndarray:
