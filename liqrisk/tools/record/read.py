@@ -5,8 +5,8 @@ exchange's span and touches none of its gaps. Its sums are then the recorded eve
 it (zero when there were none: a covered candle with no event is a real zero). Otherwise
 they are NaN: unknown, never zero. The total over exchanges is NaN unless every summed
 exchange covers the candle, so a total never mixes a full count with a partial one.
-Binance's stream is sampled (at most one liquidation per symbol per second), so its sums
-are an undercount in bursts; Bybit's are complete.
+Binance's and OKX's streams are sampled (at most one liquidation per symbol per second),
+so their sums are an undercount in bursts; Bybit's are complete.
 """
 
 from __future__ import annotations

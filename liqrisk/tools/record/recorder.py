@@ -1,13 +1,15 @@
 """Record the exchanges' public liquidation streams into the store, through ccxt pro.
 
-One ccxt pro exchange per venue: Binance subscribes every pair in one
-``watch_liquidations_for_symbols`` call, Bybit one ``watch_liquidations`` per pair (ccxt
-has no multi-symbol call there; the subscriptions share one connection).
+One ccxt pro exchange per venue: Binance and OKX subscribe every pair in one
+``watch_liquidations_for_symbols`` call (OKX: the whole ``SWAP`` channel, filtered here),
+Bybit one ``watch_liquidations`` per pair (ccxt has no multi-symbol call there; the
+subscriptions share one connection).
 
 Why a tap: ccxt's ``watch_*`` returns only what resolved its future, so a Bybit batch of
 ten events returns one of them (the rest go to a bounded cache). The recorder therefore
 wraps the exchange object's ``parse_ws_liquidation``, which ccxt calls once per event, and
-uses the ``watch`` calls only to subscribe and to learn that the connection broke. It
+uses the ``watch`` calls only to subscribe and to learn that the connection broke. ccxt
+parses only the first of OKX's ``details`` in a raw event; the tap parses each of them. It
 wraps ``handle_subscription_status`` the same way: coverage starts when every subscribe
 has been acknowledged.
 
@@ -105,7 +107,7 @@ class Recorder:
         exchange = getattr(ccxt.pro, spec.ccxt_id)({"enableRateLimit": True, **self.s.ccxt_config})
         if name in self.s.ws_urls:
             set_ws_url(exchange, spec, self.s.ws_urls[name])
-            exchange.set_markets(offline_markets(self.s.pairs))
+            exchange.set_markets(offline_markets(self.s.pairs, spec))
         stores = {p: PairStore(self.root, name, p, latency_ms=spec.latency_ms) for p in self.s.pairs}
         link = _Link(spec, exchange, stores, acks_needed=1 if spec.multi_symbol else len(self.s.pairs))
         self._tap(link)
@@ -119,6 +121,9 @@ class Recorder:
             liq = parse(raw, market)
             try:
                 self._on_liquidation(link, liq)
+                key = spec.details_key
+                for detail in (raw.get(key) or [])[1:] if key else ():
+                    self._on_liquidation(link, parse({**raw, key: [detail]}, market))
             except Exception as e:  # never break ccxt's message handling
                 self._log_once(f"tap:{type(e).__name__}", "%s: cannot read a liquidation (%r): %s", spec.name, raw, e)
             return liq
@@ -144,7 +149,12 @@ class Recorder:
         pair = liq.get("symbol")
         if pair not in link.stores:
             return
-        qty = float(liq["contracts"]) * float(liq.get("contractSize") or 1.0)
+        # ccxt okx (4.5) drops the contract size (safe_liquidation without the market): the
+        # pair's market has it (OKX's ctVal; 1 on Binance and Bybit)
+        size = liq.get("contractSize") or ((link.exchange.markets or {}).get(pair) or {}).get("contractSize")
+        if not size:
+            raise ValueError(f"no contract size for {pair}")
+        qty = float(liq["contracts"]) * float(size)
         price, t = float(liq["price"]), int(liq["timestamp"])
         side = "long" if liq.get("side") == link.spec.long_side else "short"
         event = Liquidation(t, link.spec.name, pair, side, price, qty, qty * price, event_key(t, side, price, qty))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from liqrisk._util import timeframe_to_ns
+from liqrisk.tools.record.venues import VENUES
 from liqrisk.tools.validate.actuals import SIDES, actuals_per_candle, baselines, oi_at_open
 from liqrisk.tools.validate.metrics import MIN_CANDLES, auc_any, spearman
 
@@ -106,7 +107,8 @@ def format_report(scores: list[PairScore], *, days: float, exchanges: list[str])
         liqrisk map vs recorded liquidations, last 7 days (binance; sampled, an undercount)
         BTC/USDT:USDT 5m 1d, 1,900 candles: long rho 0.41 (wick×OI 0.33) AUC 0.71 (0.66) | short ...
     """
-    note = "; sampled: at most 1 per symbol per second, an undercount" if "binance" in exchanges else ""
+    sampled = any(VENUES[e].sampled for e in exchanges if e in VENUES)
+    note = "; sampled: at most 1 per symbol per second, an undercount" if sampled else ""
     lines = [f"liqrisk map vs recorded liquidations, last {days:g} days ({', '.join(exchanges) or '-'}{note})"]
     for s in scores:
         if not s.sides:
