@@ -1,6 +1,6 @@
-"""Local WebSocket server that replays liquidations as Binance and Bybit push them (loopback only).
+"""Local WebSocket server that replays liquidations as Binance, Bybit and OKX push them (loopback only).
 
-Two protocols on one port, fed from a table of events (``date`` ms UTC, ``pair``,
+Three protocols on one port, fed from a table of events (``date`` ms UTC, ``pair``,
 ``side`` of the liquidated position, ``price``, ``qty``): the simulator's
 ``liqrisk_truth/liquidations.parquet`` through ``events_from_truth``, or a test's list.
 
@@ -13,9 +13,15 @@ Two protocols on one port, fed from a table of events (``date`` ms UTC, ``pair``
   ["allLiquidation.BTCUSDT"]}``, ``{"op": "ping"}``. Every event, batched: events with time
   in ``[k * 500, (k + 1) * 500)`` are pushed together at ``(k + 1) * 500``, ``S`` is the
   *position* side (Buy = a long was liquidated).
+* ``/okx/ws/v5/public`` speaks OKX v5 public: ``{"op": "subscribe", "args": [{"channel":
+  "liquidation-orders", "instType": "SWAP"}]}`` is answered ``{"event": "subscribe", "arg":
+  {...}, "connId": ...}``, the text ``ping`` with ``pong``. Sampled per instrument and
+  second (as OKX documents; ``okx_sampling=False`` pushes every event), every instrument
+  of a second in one push at ``s + 1000``, ``sz`` in contracts (``record.wire``).
 
-Numbers go out as strings with 8 significant digits; ``wire_events`` gives the events
-exactly as a client parses them back, after sampling (the expected recording).
+The frames are built in ``liqrisk.tools.record.wire``. Numbers go out as strings with 8
+significant digits; ``wire_events`` gives the events exactly as a client parses them
+back, after sampling (the expected recording).
 
 Frames are pushed in wall-clock time at their push time. A client that is not connected
 then misses them, as on a real exchange. Faults: ``drop_connections(down_s)`` closes
@@ -46,14 +52,23 @@ import pandas as pd
 from aiohttp import WSMsgType, web
 
 from liqrisk.tools.exchange.live_liquidations import WsFaults
+from liqrisk.tools.record.wire import (  # noqa: F401 - re-exported, the test bed's public names
+    BINANCE_SAMPLE_MS,
+    BYBIT_BATCH_MS,
+    EVENT_FIELDS,
+    OKX_TOPIC,
+    SIG_DIGITS,
+    binance_frames,
+    binance_sample,
+    bybit_frames,
+    okx_frames,
+    wire_events,
+)
+from liqrisk.tools.record.wire import clean as _clean
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-BINANCE_SAMPLE_MS = 1000
-BYBIT_BATCH_MS = 500
-SIG_DIGITS = 8
-EVENT_FIELDS = ("date", "pair", "side", "price", "qty")
 
 
 def now_ms() -> int:
@@ -63,72 +78,8 @@ def now_ms() -> int:
 def ws_urls(base: str) -> dict[str, str]:
     """ccxt WebSocket base URLs of a server at ``base`` (``http://127.0.0.1:8765``), per exchange."""
     host = base.rstrip("/").split("://", 1)[-1]
-    return {"binance": f"ws://{host}/binance/ws", "bybit": f"ws://{host}/bybit/v5/public/linear"}
-
-
-def _symbol(pair: str) -> str:
-    base, _, rest = pair.partition("/")
-    return base + rest.partition(":")[0]
-
-
-def _num(x: float) -> str:
-    return np.format_float_positional(float(x), precision=SIG_DIGITS, unique=False, fractional=False, trim="-")
-
-
-def _clean(events) -> pd.DataFrame:
-    frame = pd.DataFrame(events)
-    missing = [c for c in EVENT_FIELDS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"liquidation events need columns {EVENT_FIELDS}; missing {missing}")
-    frame = frame[list(EVENT_FIELDS)].astype({"date": "int64", "price": "float64", "qty": "float64"})
-    frame["pair"] = frame["pair"].astype(str)
-    frame["side"] = frame["side"].astype(str)
-    return frame.sort_values("date", kind="stable").reset_index(drop=True)
-
-
-def binance_sample(events) -> pd.DataFrame:
-    """What Binance pushes of ``events``: per pair and UTC second, the latest event (the
-    last one listed when times tie)."""
-    frame = _clean(events)
-    sec = frame["date"] // BINANCE_SAMPLE_MS
-    keep = ~pd.DataFrame({"pair": frame["pair"], "sec": sec}).duplicated(keep="last")
-    return frame[keep].reset_index(drop=True)
-
-
-def wire_events(events, style: str, sampled: bool = True) -> pd.DataFrame:
-    """``events`` as a client of ``style`` ('binance' / 'bybit') receives them: sampled
-    (Binance) and rounded to the digits on the wire. Columns ``date, pair, side, price, qty``."""
-    frame = binance_sample(events) if style == "binance" and sampled else _clean(events)
-    for c in ("price", "qty"):
-        frame[c] = [float(_num(x)) for x in frame[c]]
-    return frame
-
-
-def binance_frames(events, sampled: bool = True) -> list[tuple[int, str, dict]]:
-    """``(push ms, stream, payload)`` of Binance's ``forceOrder`` stream; unsampled, every
-    event is pushed at its own time."""
-    out = []
-    for row in (binance_sample(events) if sampled else _clean(events)).itertuples(index=False):
-        push = (row.date // BINANCE_SAMPLE_MS + 1) * BINANCE_SAMPLE_MS if sampled else int(row.date)
-        q, p = _num(row.qty), _num(row.price)
-        order = {"s": _symbol(row.pair), "S": "SELL" if row.side == "long" else "BUY", "o": "LIMIT", "f": "IOC",
-                 "q": q, "p": p, "ap": p, "X": "FILLED", "l": q, "z": q, "T": int(row.date)}
-        out.append((push, f"{_symbol(row.pair).lower()}@forceOrder", {"e": "forceOrder", "E": push, "o": order}))
-    return out
-
-
-def bybit_frames(events, batch_ms: int = BYBIT_BATCH_MS) -> list[tuple[int, str, dict]]:
-    """``(push ms, topic, payload)`` of Bybit's ``allLiquidation`` stream, one frame per
-    symbol and batch."""
-    frame = _clean(events)
-    out = []
-    for (batch, pair), rows in frame.groupby([frame["date"] // batch_ms, "pair"], sort=True):
-        push = int(batch + 1) * batch_ms
-        topic = f"allLiquidation.{_symbol(pair)}"
-        data = [{"T": int(r.date), "s": _symbol(pair), "S": "Buy" if r.side == "long" else "Sell",
-                 "v": _num(r.qty), "p": _num(r.price)} for r in rows.itertuples(index=False)]
-        out.append((push, topic, {"topic": topic, "type": "snapshot", "ts": push, "data": data}))
-    return out
+    return {"binance": f"ws://{host}/binance/ws", "bybit": f"ws://{host}/bybit/v5/public/linear",
+            "okx": f"ws://{host}/okx/ws/v5"}
 
 
 def events_from_truth(path: str | Path, *, start_ms: int, since_ms: int | None = None, speed: float = 1.0,
@@ -163,14 +114,17 @@ class LiquidationWsServer:
 
     :param port: TCP port on 127.0.0.1 (0: a free one; see ``port`` after start).
     :param binance_sampling: push only Binance's sample (default, as Binance does).
+    :param okx_sampling: push only OKX's sample (default, as OKX documents); False: every
+        event, several ``details`` per instrument in a push.
     :param replay_ms: re-send a new subscription the frames pushed in the last ``replay_ms``.
     :param faults: random drops and late frames (``WsFaults``).
     """
 
-    def __init__(self, events=None, *, port: int = 0, binance_sampling: bool = True, replay_ms: int = 0,
-                 faults: WsFaults | None = None):
+    def __init__(self, events=None, *, port: int = 0, binance_sampling: bool = True, okx_sampling: bool = True,
+                 replay_ms: int = 0, faults: WsFaults | None = None):
         self.port = port
         self.binance_sampling = binance_sampling
+        self.okx_sampling = okx_sampling
         self.replay_ms = replay_ms
         self.faults = faults
         self.dropped = self.delayed = 0
@@ -185,27 +139,28 @@ class LiquidationWsServer:
         self._fault_task: asyncio.Task | None = None
         self.sent = 0
         self.acks = 0  # subscribe requests answered, over all connections
-        self.subscriptions: dict[str, set[str]] = {"binance": set(), "bybit": set()}
+        self.subscriptions: dict[str, set[str]] = {"binance": set(), "bybit": set(), "okx": set()}
         self._pending = [events] if events is not None and len(events) else []
 
     @property
     def urls(self) -> dict[str, str]:
-        """ccxt WebSocket base URLs (``urls.api.ws.linear`` / ``urls.api.ws.public.linear``)."""
+        """ccxt WebSocket base URLs (``urls.api.ws.linear`` / ``urls.api.ws.public.linear`` / ``urls.api.ws``)."""
         return ws_urls(f"http://{LOOPBACK}:{self.port}")
 
     def feed(self, events) -> None:
         """Schedule ``events`` (columns ``date, pair, side, price, qty``; ``date`` wall-clock ms).
-        Binance's sampling applies to each call on its own (``wire_events`` of these events)."""
+        Binance's and OKX's sampling apply to each call on its own (``wire_events`` of these events)."""
         frames = [("bybit", *f) for f in bybit_frames(events)]
         frames += [("binance", *f) for f in binance_frames(events, self.binance_sampling)]
+        frames += [("okx", *f) for f in okx_frames(events, self.okx_sampling)]
         for style, push, topic, payload in frames:
             heapq.heappush(self._heap, (push, next(self._seq), style, topic, json.dumps(payload), False))
         if self._wake is not None:
             self._wake.set()
 
     def attach(self, app: web.Application) -> None:
-        """Serve the streams on ``app`` (at ``/binance/...`` and ``/bybit/...``)."""
-        app.router.add_get("/{style:binance|bybit}/{tail:.*}", self._handle)
+        """Serve the streams on ``app`` (at ``/binance/...``, ``/bybit/...`` and ``/okx/...``)."""
+        app.router.add_get("/{style:binance|bybit|okx}/{tail:.*}", self._handle)
 
     async def start(self) -> LiquidationWsServer:
         app = web.Application()
@@ -306,11 +261,15 @@ class LiquidationWsServer:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
+                if style == "okx" and msg.data == "ping":  # OKX's keep-alive is text, not JSON
+                    await conn.ws.send_str("pong")
+                    continue
                 try:
                     doc = json.loads(msg.data)
                 except ValueError:
                     continue
-                await (self._on_binance(conn, doc) if style == "binance" else self._on_bybit(conn, doc))
+                handler = {"binance": self._on_binance, "bybit": self._on_bybit, "okx": self._on_okx}[style]
+                await handler(conn, doc)
         finally:
             self._conns.discard(conn)
         return ws
@@ -342,6 +301,26 @@ class LiquidationWsServer:
             await self._subscribed(conn, [str(t) for t in doc.get("args", [])])
         elif op == "unsubscribe":
             conn.topics.difference_update(doc.get("args", []))
+
+    async def _on_okx(self, conn: _Conn, doc: dict) -> None:
+        op = doc.get("op")
+        if op not in ("subscribe", "unsubscribe"):
+            return
+        topics = []
+        for arg in doc.get("args") or []:
+            arg = arg if isinstance(arg, dict) else {}
+            topic = f"{arg.get('channel')}:{arg.get('instType')}"
+            if op == "subscribe" and topic != OKX_TOPIC:
+                await conn.ws.send_str(json.dumps({"event": "error", "code": "60018", "connId": str(id(conn)),
+                                                   "msg": f"Wrong URL or channel:{arg.get('channel')} doesn't exist."}))
+                continue
+            reply = {"event": op, "arg": arg, "connId": str(id(conn))}
+            await conn.ws.send_str(json.dumps(reply if "id" not in doc else {"id": doc["id"], **reply}))
+            topics.append(topic)
+        if op == "subscribe" and topics:
+            await self._subscribed(conn, topics)
+        else:
+            conn.topics.difference_update(topics)
 
 
 class LiquidationWsThread:

@@ -3,7 +3,8 @@
 ``feed_live`` polls the live market (``liqrisk.tools.sim.stream.LiveMarket``) once a second:
 when the simulator closes a minute, that minute's liquidations (their own simulated times,
 so up to a minute in the past) go to the ``LiquidationWsServer`` as Binance ``forceOrder``
-frames (sampled per symbol and second, as Binance does) and Bybit ``allLiquidation`` batches.
+frames (sampled per symbol and second, as Binance does), Bybit ``allLiquidation`` batches
+and OKX ``liquidation-orders`` pushes (sampled per instrument and second, sizes in contracts).
 A frame whose push time has passed is pushed at once, so a stream runs up to a minute
 behind the candles, and a connection dropped in that minute misses frames from before
 the drop (a recorder pads its gaps by the push latency only; the test bed says so here).
