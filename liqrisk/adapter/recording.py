@@ -11,7 +11,8 @@ recorded from that server's streams, any other from the real exchange.
 
 Only in dry-run and live. A ``RecorderThread`` (its own thread and asyncio loop, bounded
 queue, errors logged once; ``liqrisk.tools.record``) records the whitelist of the bot's
-start on the bot's exchange into ``<datadir>/liqrisk_liquidations``. Nothing here runs on
+start on the bot's exchange (binance, bybit or okx: ``liqrisk.tools.record.venues``) into
+``<datadir>/liqrisk_liquidations``. Nothing here runs on
 the bot's loop except a clock check per analysed candle: the score runs on a short-lived
 thread and its message goes out through ``dp.send_msg``. A failure is logged once and the
 bot carries on; the thread is a daemon and is stopped on ``ft_bot_cleanup`` (SIGINT).

@@ -12,6 +12,8 @@ EXIT_USAGE = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from liqrisk.tools.record.venues import VENUES
+
     parser.add_argument("--config", "-c", default=None,
                         help="freqtrade config file: its datadir, and its pair_whitelist when --pairs is not given")
     parser.add_argument("--datadir", default=None,
@@ -20,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", "-p", nargs="+", default=None, metavar="PAIR",
                         help="ccxt perpetual symbols, e.g. BTC/USDT:USDT (default: the config's pair_whitelist)")
     parser.add_argument("--exchanges", nargs="+", default=["binance", "bybit"], metavar="EXCHANGE",
-                        help="binance (sampled: at most one liquidation per symbol per second, an undercount) "
-                             "and/or bybit (every liquidation) (default: %(default)s)")
+                        choices=list(VENUES),
+                        help="binance and okx (sampled: at most one liquidation per symbol per second, an "
+                             "undercount) and/or bybit (every liquidation) (default: %(default)s)")
     parser.add_argument("--timeframes", "-t", nargs="+", default=["5m", "1h"], metavar="TF",
                         help="write <PAIR>-<tf>-liquidations.feather per-candle sums at these timeframes "
                              "(default: %(default)s)")
@@ -29,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this long, e.g. 2h or 30m (default: until Ctrl-C)")
     parser.add_argument("--ws-url-override", nargs="+", default=[], metavar="EXCHANGE=URL",
                         help="use this WebSocket URL instead of the exchange's, e.g. "
-                             "bybit=ws://127.0.0.1:8766/bybit/v5/public/linear (a local server; markets are then "
-                             "built from the pair names, with no REST call)")
+                             "bybit=ws://127.0.0.1:8766/bybit/v5/public/linear or okx=ws://127.0.0.1:8766/okx/ws/v5 "
+                             "(ccxt adds /public) (a local server; markets are then built from the pair names, with "
+                             "no REST call; OKX contract sizes: BTC 0.01, ETH 0.1, others 1)")
     parser.add_argument("--flush-seconds", type=float, default=2.0, metavar="S",
                         help="seconds between flushes to disk; a crash loses at most this much (default: %(default)s)")
     parser.add_argument("--progress-seconds", type=float, default=30.0, metavar="S",
