@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -100,6 +103,29 @@ def run_fast(inputs: ModelInputs, *, chunks: int | None = None, serial: bool = F
 
     _map(run, _chunks(n, horizon, n_chunks) if n else [(0, 0, 0)], 1 if serial else n_chunks)
     return res
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, or no C library found)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc only; elsewhere nothing).
+
+    A year of 5m candles frees about 50 MB of engine temporaries (crossing tables,
+    events, log scales) right before the 50 MB feature matrix is written. glibc keeps
+    freed blocks under its moving mmap threshold (up to 32 MB) in its per-thread heaps,
+    and the matrix cannot reuse them, so the process's peak RSS counted both: the
+    engine's increment measured 160-210 MB, 113-122 MB with this call (about 1 ms).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def warm_up() -> None:

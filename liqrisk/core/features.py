@@ -13,7 +13,7 @@ from liqrisk._util import candle_timeframe_ns, timeframe_to_ns
 from liqrisk.config import LiqConfig
 from liqrisk.core.align import prepare
 from liqrisk.core.assemble import assemble_features, assemble_ledger
-from liqrisk.core.engine import RawResult, run_fast
+from liqrisk.core.engine import RawResult, release_free_memory, run_fast
 from liqrisk.core.model import ModelInputs
 
 
@@ -54,6 +54,7 @@ def compute_features(
     )
     raw = run_fast(inputs)
     inputs.level_bucket = None  # the largest array; assembly does not need it
+    release_free_memory()  # before the feature matrix is written
     return assemble_features(inputs, raw, index, cfg.windows)
 
 
