@@ -29,7 +29,9 @@ BEHIND_MS, SPEED = 90 * 60_000, 300.0
 @pytest.fixture(scope="module")
 def datadir(tmp_path_factory):
     path = tmp_path_factory.mktemp("live") / "data"
-    simulate_datadir(path, PAIRS, days=1, seed=7)
+    # A dense market (10x the default cohorts) liquidates in any 90 minutes, whatever the
+    # wall-clock time the live market starts from.
+    simulate_datadir(path, PAIRS, days=1, seed=7, cohorts_per_minute=30.0)
     return path
 
 
