@@ -205,7 +205,7 @@ def main() -> int:
     results: dict = {"commit": commit.strip(), "liqrisk_tree_dirty": bool(dirty), "quick": args.quick, "datasets": {}}
     # Load (or compile) the numba kernels once, outside the timed backtests.
     subprocess.run([sys.executable, "-c", "from liqrisk.core.synthetic import random_market; import liqrisk; "
-                    "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'])"],
+                    "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'], pair='BTC/USDT:USDT')"],
                    check=True, cwd=REPO, env=subprocess_env(), capture_output=True)
     with tempfile.TemporaryDirectory(prefix="liqrisk-real-") as tmp:
         tmp = Path(tmp)

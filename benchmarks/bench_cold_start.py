@@ -45,7 +45,8 @@ except OSError:
     writable = False
 m = random_market(3000, seed=1)
 t = time.perf_counter()
-compute_features(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"], mark=m["mark"])
+compute_features(m["ohlcv"], open_interest=m["open_interest"], funding_rate=m["funding_rate"], mark=m["mark"],
+                 pair="BTC/USDT:USDT")
 t_first = time.perf_counter() - t
 t_all = None
 if "--all" in sys.argv:

@@ -46,7 +46,7 @@ def main() -> None:
                            env=subprocess_env(), capture_output=True)
         # Compile (or load) the numba kernels once, so no timed run pays a fresh compile.
         subprocess.run([sys.executable, "-c", "from liqrisk.core.synthetic import random_market; import liqrisk; "
-                        "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'])"],
+                        "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'], pair='BTC/USDT:USDT')"],
                        check=True, cwd=REPO, env=subprocess_env(), capture_output=True)
         srv = ServerProcess(datadir, log=tmp / "server.log")
         try:
