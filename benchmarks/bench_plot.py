@@ -71,7 +71,7 @@ def main() -> None:
 
     def heat():
         return liquidation_heatmap(
-            market.ohlcv, **kw, config=cfg, window="1d", start="2025-03-01", price_bins=400, pair="BTC/USDT:USDT"
+            market.ohlcv, **kw, config=cfg, window="1d", start="2025-03-01", price_bins=400
         )
 
     heat()  # numba warm-up
@@ -121,7 +121,7 @@ def main() -> None:
     )
 
     def the_map():
-        lm = liquidation_map(market.ohlcv, **kw, config=cfg, window="1d", at="2025-03-15T12:00", pair="BTC/USDT:USDT")
+        lm = liquidation_map(market.ohlcv, **kw, config=cfg, window="1d", at="2025-03-15T12:00")
         f = liqmap_figure(lm)
         save_figure(f, tmp / "map.png")
         plt.close(f)
