@@ -12,6 +12,7 @@ Run: ``.venv/bin/python benchmarks/bench_plot.py`` (simulates 40 days into a tem
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 import time
@@ -39,6 +40,7 @@ def median_time(fn, repeat: int = REPEAT) -> tuple[float, object]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     from liqrisk import liquidation_heatmap, required_startup_candles
     from liqrisk.core import kernels
     from liqrisk.core.align import prepare
