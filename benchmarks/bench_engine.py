@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -79,6 +80,7 @@ def main() -> int:
     from liqrisk import compute_features
     from liqrisk.core.features import compute_features_reference
 
+    load_before = os.getloadavg()
     proc = subprocess.run([sys.executable, __file__, "--child", "full", "--repeat", str(args.repeat)],
                           capture_output=True, text=True, check=True)
     full = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -111,7 +113,10 @@ def main() -> int:
     recompute = _timed(lambda: compute_features(frames[-1][0], **frames[-1][1], pair="BTC/USDT:USDT"), args.repeat)
 
     engine_mb = full["peak_rss_mb"] - full["inputs_mb"]
+    load_after = os.getloadavg()
     rows = [
+        ("load average (1 / 5 min), start and end", f"{load_before[0]:.2f} / {load_before[1]:.2f}, "
+         f"{load_after[0]:.2f} / {load_after[1]:.2f}", "(2 cores: above ~1 the runs share them)", None),
         ("full run, 105,120 x 5m, 3 windows", f"{full_median:.3f} s median", "<= 0.35 s", full_median <= 0.35),
         ("  runs (s)", " ".join(f"{t:.3f}" for t in full["times"]), "", None),
         ("peak RSS of that process", f"{full['peak_rss_mb']:.0f} MB", "", None),
