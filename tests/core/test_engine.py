@@ -150,3 +150,25 @@ def test_recursion_stable(seed, cfg):
     short = {k: v[v["date"] >= start] for k, v in m.items()}
     part = compute_features(short["ohlcv"], pair=PAIR, config=cfg, timeframe="1h", **_kwargs(short))
     pd.testing.assert_series_equal(part.iloc[-1], full.iloc[-1], check_exact=False, rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("oi_step", [0.0, 0.05, 0.2])
+def test_confluence_is_a_share_with_several_decay_groups(oi_step):
+    # With the default per-tier half-lives the engine keeps 5 decay groups and mixes each
+    # bucket's USD into one row per window; the price's own bucket is in both sides' rows.
+    # The confluence once read the other side's value there (a score of 1.043 where the
+    # reference gives 1.0; found by test_fast_equals_reference_property's search). Here:
+    # a dip closing far above its low, then a flat market, 1% buckets. An invariant check,
+    # fast against reference, beside that search.
+    n = 29
+    close = np.r_[100.0, np.full(n - 1, 104.390527)]
+    wick = np.r_[0.0, 0.046875, np.zeros(n - 2)]
+    f = frames_from_path(close, wick=wick, oi=1e6 * np.exp(oi_step * np.arange(n)))
+    cfg = {"windows": ["3h", "12h"], "bucket_width": 0.01, "cluster_threshold": 0.5, "intra_turnover": 0.0,
+           "intra_spread": 1.0, "turnover_per_day": 0.0}
+    inputs, index, config = prepare(f["ohlcv"], open_interest=f["open_interest"], pair=PAIR, config=cfg,
+                                    timeframe="1h")
+    assert len(set(config.half_life_ns)) == 5
+    fast, ref = run_fast(inputs), run_reference(inputs)
+    np.testing.assert_allclose(fast.conf, ref.conf, rtol=1e-9, atol=1e-12)
+    assert np.nanmax(fast.conf[:, 0]) <= 1.0 + 1e-12
