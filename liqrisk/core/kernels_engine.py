@@ -413,8 +413,7 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
                 for w in range(n_win):
                     conf_k[w] = 1.0 / side_max[w, side]
                     if n_groups > 1:
-                        # The price's own bucket belongs to both sides' rows, and the other
-                        # side's pass wrote it last: mix it again for this side.
+                        # The price's bucket is in both sides' rows; the other side wrote it last.
                         mix_row_nb(stored, w, side, rb, rb, scale, mixed)
                 best, best_b = confluence_nb(stored, mixed, side, first, last, step, scale, conf_k, tie_pow)
                 conf[side, 0, t] = best ** (1.0 / n_win)
