@@ -39,10 +39,11 @@ async def wait_for(predicate, timeout: float = 20.0, step: float = 0.05) -> None
         await asyncio.sleep(step)
 
 
-async def record_with(datadir, script, *, exchanges=("binance", "bybit"), replay_ms: int = 0, duration_s=30.0):
-    """Start a server and a recorder, wait until every subscription is acknowledged, run
+async def record_with(datadir, script, *, exchanges=("binance", "bybit"), duration_s=30.0, **server_kw):
+    """Start a server (``server_kw``: ``LiquidationWsServer``'s options, e.g. ``replay_ms``)
+    and a recorder, wait until every subscription is acknowledged, run
     ``await script(server, recorder)``, then stop both. Returns the recorder."""
-    server = await LiquidationWsServer(replay_ms=replay_ms).start()
+    server = await LiquidationWsServer(**server_kw).start()
     recorder = Recorder(RecordSettings(pairs=PAIRS, exchanges=list(exchanges), datadir=datadir,
                                        duration_s=duration_s, ws_urls=server.urls, flush_s=0.2, progress_s=5.0,
                                        candles_s=1000.0, backoff_s=(0.2, 1.0)))

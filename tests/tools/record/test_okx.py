@@ -13,25 +13,8 @@ import pandas as pd
 
 from liqrisk.tools.exchange.liquidation_ws import LiquidationWsServer, now_ms, wire_events
 from liqrisk.tools.record.read import read_recorded
-from liqrisk.tools.record.recorder import Recorder, RecordSettings
 from liqrisk.tools.record.venues import offline_markets, venue
-from tests.tools.record.conftest import PAIRS, burst, expected, recorded, start_ms, wait_for
-
-
-async def _record(datadir, script, **server_kw):
-    server = await LiquidationWsServer(**server_kw).start()
-    recorder = Recorder(RecordSettings(pairs=PAIRS, exchanges=["okx"], datadir=datadir, duration_s=30.0,
-                                       ws_urls=server.urls, flush_s=0.2, progress_s=5.0, candles_s=1000.0,
-                                       backoff_s=(0.2, 1.0)))
-    task = asyncio.create_task(recorder.run())
-    try:
-        await wait_for(recorder.ready.is_set)
-        await script(server, recorder)
-    finally:
-        recorder.stop()
-        await asyncio.wait_for(task, 30)
-        await server.stop()
-    return recorder
+from tests.tools.record.conftest import PAIRS, burst, expected, record_with, recorded, start_ms, wait_for
 
 
 def _read(datadir, pair):
@@ -55,7 +38,7 @@ def test_okx_recording_equals_every_fed_event(tmp_path):
         last = int(fed["events"]["date"].max())
         await wait_for(lambda: recorder.links["okx"].events >= 50 and now_ms() > last + 1500)
 
-    asyncio.run(_record(tmp_path, script, okx_sampling=False))
+    asyncio.run(record_with(tmp_path, script, exchanges=["okx"], okx_sampling=False))
     events = fed["events"]
     for pair in PAIRS:
         rec = _read(tmp_path, pair)
@@ -88,7 +71,7 @@ def test_okx_dropped_connection_is_a_gap_without_duplicates(tmp_path):
         await wait_for(lambda: now_ms() > last + 1500)
 
     # sampled as OKX documents; the server re-sends the last 3 s to a new subscriber
-    asyncio.run(_record(tmp_path, script, replay_ms=3000))
+    asyncio.run(record_with(tmp_path, script, exchanges=["okx"], replay_ms=3000))
     for pair in PAIRS:
         rec = _read(tmp_path, pair)
         assert rec.events["event_id"].is_unique
