@@ -48,7 +48,8 @@ def markets(draw, min_size=1, max_size=48, allow_nan=True):
         # longer one), or the candles would not be 1h candles with gaps (check_timeframe).
         kept = np.delete(f["ohlcv"]["date"].to_numpy(), drop)
         steps, counts = np.unique(np.diff(kept), return_counts=True)
-        if len(steps) and (steps[np.argmax(counts)] != np.timedelta64(1, "h") or (counts == counts.max()).sum() > 1):
+        # A single kept candle has no spacing at all: not a market with gaps either.
+        if not len(steps) or (steps[np.argmax(counts)] != np.timedelta64(1, "h") or (counts == counts.max()).sum() > 1):
             drop = []
         for key in f:
             f[key] = f[key].drop(index=drop).reset_index(drop=True)
