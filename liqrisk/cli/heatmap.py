@@ -40,9 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--events",
         default=None,
-        metavar="FILE",
-        help="liquidation events to overlay (parquet/feather/csv/json with date, side, price, usd)",
+        metavar="FILE|DIR",
+        help="liquidation events to overlay: a parquet/feather/csv/json file with date, side, price, usd, "
+        "or a folder that liqrisk record wrote (its datadir)",
     )
+    parser.add_argument("--exchanges", nargs="+", default=None, metavar="EXCHANGE",
+                        help="with a recorded --events folder: the exchanges to overlay (default: all recorded)")
     parser.add_argument(
         "--truth",
         action="store_true",
@@ -56,5 +59,6 @@ def start(args: argparse.Namespace) -> int:
 
     return run_drawing(
         "heatmap", "heatmap", args, draw_heatmap, windows=args.window, timerange=args.timerange,
-        side=args.side, view=args.view, events=args.events, truth=args.truth, price_bins=args.bins,
+        side=args.side, view=args.view, events=args.events, exchanges=args.exchanges, truth=args.truth,
+        price_bins=args.bins,
     )

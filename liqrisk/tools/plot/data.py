@@ -196,15 +196,24 @@ def confluence(heatmaps: list[Heatmap], side: str = "both") -> np.ndarray:
     return np.exp(log_sum / len(heatmaps))
 
 
-def load_events(path: str | Path, *, pair: str | None = None) -> pd.DataFrame:
-    """Liquidation events from a parquet, feather, CSV or JSON file.
+def load_events(path: str | Path, *, pair: str | None = None, exchanges: list[str] | None = None) -> pd.DataFrame:
+    """Liquidation events from a parquet, feather, CSV or JSON file, or from a folder that
+    ``liqrisk record`` wrote (a datadir or its ``liqrisk_liquidations`` folder).
 
-    Columns: ``date`` (UTC; epoch milliseconds or a date string), ``side`` ('long' or
+    File columns: ``date`` (UTC; epoch milliseconds or a date string), ``side`` ('long' or
     'short': the liquidated position's side), ``price`` (quote currency), ``usd``
     (quote currency); an optional ``pair`` column is filtered on ``pair``. The format
     of ``liqrisk simulate``'s ``liqrisk_truth/liquidations.parquet``.
+
+    A recorded folder needs ``pair``; ``exchanges`` picks which recordings to overlay
+    (default: every one that recorded ``pair``). Recorded gaps simply have no events.
+    Returns ``date`` (UTC), ``side``, ``price``, ``usd``, sorted by date.
     """
     path = Path(path)
+    if path.is_dir():
+        return _recorded_events(path, pair, exchanges)
+    if exchanges:
+        raise ConfigError(f"exchanges={exchanges} goes with a recorded liquidations folder, not the file {path}.")
     if not path.is_file():
         raise ConfigError(f"events file {path}: no such file.")
     readers = {
@@ -248,6 +257,25 @@ def load_events(path: str | Path, *, pair: str | None = None) -> pd.DataFrame:
             "usd": pd.to_numeric(frame["usd"]).to_numpy(dtype=float),
         }
     )
+    return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def _recorded_events(folder: Path, pair: str | None, exchanges: list[str] | None) -> pd.DataFrame:
+    """``load_events`` of a ``liqrisk record`` folder: its events of ``pair``, summed over ``exchanges``."""
+    from liqrisk.tools.record.read import read_recorded
+
+    if pair is None:
+        raise ConfigError(f"events folder {folder}: a recorded folder needs the pair to read.")
+    rec = read_recorded(folder, pair, exchanges)
+    logger.info("liqrisk: %d recorded liquidations of %s from %s (%d recorded gaps: no events there, not zero).",
+                len(rec.events), pair, ", ".join(rec.exchanges), len(rec.gaps))
+    ev = rec.events
+    out = pd.DataFrame({
+        "date": pd.to_datetime(ev["time_ms"].to_numpy(np.int64), unit="ms", utc=True),
+        "side": ev["side"].astype(str).to_numpy(),
+        "price": ev["price"].to_numpy(float),
+        "usd": ev["usd"].to_numpy(float),
+    })
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 

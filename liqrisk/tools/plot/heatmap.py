@@ -43,6 +43,7 @@ def draw_heatmap(
     side: str = "both",
     view: str = "stack",
     events: str | Path | None = None,
+    exchanges: list[str] | None = None,
     truth: bool = False,
     price_bins: int = 400,
     progress: Progress = no_progress,
@@ -53,7 +54,8 @@ def draw_heatmap(
     ``config`` is a freqtrade config file (its ``datadir``, and an optional ``"liqrisk"``
     section with model keys); ``windows`` default to ``["1d"]``. History of
     ``required_startup_candles`` is loaded before ``timerange`` so the first column is
-    complete. ``events`` is a liquidation file (see ``load_events``); ``truth`` uses
+    complete. ``events`` is a liquidation file or a ``liqrisk record`` folder (see
+    ``load_events``; ``exchanges`` picks a folder's recordings); ``truth`` uses
     ``<datadir>/liqrisk_truth/liquidations.parquet`` when present.
 
     :returns: the path written.
@@ -84,7 +86,7 @@ def draw_heatmap(
     start = _timerange_start(timerange)
     event_frame = None
     if events is not None:
-        event_frame = load_events(events, pair=pair)
+        event_frame = load_events(events, pair=pair, exchanges=exchanges)
     elif truth:
         path = truth_events_path(resolve_datadir(config, datadir))
         if path is None:

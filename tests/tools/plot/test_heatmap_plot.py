@@ -245,3 +245,47 @@ def test_events_file(datadir, tmp_path):
 
     with pytest.raises(DataError, match="missing column"):
         load_events(bad)
+
+
+def _record(datadir: Path, exchange: str, truth: pd.DataFrame) -> None:
+    """Store ``truth``'s events as ``liqrisk record`` would have recorded them from ``exchange``."""
+    from liqrisk.tools.record.store import Liquidation, PairStore, event_key, store_root
+
+    store = PairStore(store_root(datadir), exchange, PAIR, latency_ms=500)
+    first, last = int(truth["date"].min()), int(truth["date"].max())
+    store.connected(first - 1)
+    for row in truth.itertuples(index=False):
+        t, price, qty = int(row.date), float(row.price), float(row.qty)
+        store.add(Liquidation(t, exchange, PAIR, row.side, price, qty, price * qty, event_key(t, row.side, price, qty)))
+    store.flush(now=last + 3_600_000)
+
+
+def test_events_from_a_recorded_folder(datadir, tmp_path, capsys):
+    """``--events DIR`` overlays what ``liqrisk record`` stored, per exchange or summed."""
+    truth = pd.read_parquet(truth_events_path(datadir))
+    truth = truth[truth["pair"] == PAIR] if "pair" in truth.columns else truth
+    half = len(truth) // 2
+    rec = tmp_path / "rec"
+    _record(rec, "bybit", truth.iloc[:half])
+    _record(rec, "okx", truth.iloc[half:])
+    both = load_events(rec, pair=PAIR)
+    assert len(both) == len(truth) and str(both["date"].dt.tz) == "UTC"
+    np.testing.assert_allclose(both["usd"].sum(), (truth["price"] * truth["qty"]).sum(), rtol=1e-12)
+    assert both["date"].is_monotonic_increasing
+    bybit = load_events(rec / "liqrisk_liquidations", pair=PAIR, exchanges=["bybit"])
+    assert len(bybit) == half
+    assert bybit["date"].tolist() == pd.to_datetime(truth["date"].iloc[:half], unit="ms", utc=True).tolist()
+    assert bybit["side"].tolist() == truth["side"].iloc[:half].tolist()
+
+    out = tmp_path / "rec.png"
+    code, stdout, stderr = _run(capsys, "--datadir", str(datadir), "--pair", PAIR, "--timerange", TIMERANGE,
+                                "--bins", "60", "--events", str(rec), "--exchanges", "okx", "--out", str(out))
+    assert code == 0 and out.read_bytes()[:8] == PNG_SIGNATURE, stderr
+    code, _, stderr = _run(capsys, "--datadir", str(datadir), "--pair", PAIR, "--events", str(rec),
+                           "--exchanges", "binance", "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "binance" in stderr and "found: bybit, okx" in stderr
+    csv = tmp_path / "ev.csv"
+    truth.assign(usd=1.0)[["date", "side", "price", "usd"]].to_csv(csv, index=False)
+    code, _, stderr = _run(capsys, "--datadir", str(datadir), "--pair", PAIR, "--events", str(csv),
+                           "--exchanges", "okx", "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "recorded liquidations folder" in stderr
