@@ -14,10 +14,14 @@ it). For example::
     git --git-dir=/tmp/peer/.git archive HEAD src/liquidationheatmap | tar -x -C /tmp/peer-src
 
     .venv/bin/python benchmarks/bench_peer.py --peer-path /tmp/peer [--candles 5000] [--repeat 7]
+    # the same on a freqtrade datadir's 5m candles and OI (e.g. from liqrisk simulate):
+    .venv/bin/python benchmarks/bench_peer.py --peer-path /tmp/peer --datadir DIR --pair ETH/USDT:USDT [--start 10000]
 
 Without a usable ``--peer-path`` it prints why it skipped and exits 0.
 
-What each side gets, from one synthetic market (``random_market(n, seed=7)``):
+What each side gets, from one synthetic market (``random_market(n, seed=7)``), or from
+``--datadir``'s 5m futures, OI, funding and mark candles of ``--pair`` (candles
+``--start`` .. ``--start + --candles``; freqtrade's data handler, ``load_market``):
 
 * the peer: its own input format, as its tests build it: candle objects with
   ``open_time`` (datetime) and ``Decimal`` open/high/low/close/volume, and the OI change
@@ -31,7 +35,8 @@ What each side gets, from one synthetic market (``random_market(n, seed=7)``):
   after one warm-up call (the kernels loaded).
 
 The ratio compares time per candle: the peer's one run (it takes seconds) against
-liqrisk's median.
+liqrisk's median. The peer's time grows with the positions it keeps alive (it walks every
+one on every candle), so it depends on the market; liqrisk's hardly does.
 """
 
 from __future__ import annotations
@@ -93,11 +98,28 @@ def peer_inputs(market: dict) -> tuple[list[PeerCandle], list[Decimal]]:
     return candles, [Decimal(str(float(x))) for x in delta]
 
 
+def datadir_market(datadir: Path, pair: str, start: int, n: int) -> dict:
+    """``n`` 5m candles of ``pair`` from ``start`` on, with the datadir's OI, funding and mark."""
+    from liqrisk.tools.datadir import load_market
+
+    m = load_market(pair, "5m", datadir=datadir)
+    if m.open_interest is None:
+        sys.exit(f"bench_peer: {datadir} has no 5m open_interest candles of {pair}; the peer needs OI.")
+    ohlcv = m.ohlcv.iloc[start:start + n].reset_index(drop=True)
+    if len(ohlcv) < n:
+        sys.exit(f"bench_peer: {pair} has {len(m.ohlcv)} candles in {datadir}; {start} + {n} asked.")
+    return {"ohlcv": ohlcv, "open_interest": m.open_interest, "funding_rate": m.funding_rate, "mark": m.mark}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-path", type=Path, help="local copy of github.com/gptprojectmanager/liquidations")
     parser.add_argument("--candles", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=7, help="liqrisk runs (the peer runs once)")
+    parser.add_argument("--datadir", type=Path, help="a freqtrade datadir with 5m futures and open_interest candles "
+                        "(default: a synthetic market)")
+    parser.add_argument("--pair", default="BTC/USDT:USDT", help="the pair (default: %(default)s)")
+    parser.add_argument("--start", type=int, default=0, help="with --datadir: the first candle's index (default: 0)")
     args = parser.parse_args()
 
     peer, why = load_peer(args.peer_path)
@@ -112,13 +134,18 @@ def main() -> int:
     from liqrisk.core.synthetic import random_market
 
     n = args.candles
-    market = random_market(n, seed=7)
+    if args.datadir is None:
+        market = random_market(n, seed=7)
+        source = "random_market(seed=7)"
+    else:
+        market = datadir_market(args.datadir, args.pair, args.start, n)
+        source = f"{args.pair} in {args.datadir}, candles {args.start}..{args.start + n}"
     kw = {k: market[k] for k in ("open_interest", "funding_rate", "mark")}
-    compute_features(market["ohlcv"], **kw, pair="BTC/USDT:USDT")  # load the compiled kernels
+    compute_features(market["ohlcv"], **kw, pair=args.pair)  # load the compiled kernels
     ours = []
     for _ in range(args.repeat):
         t = time.perf_counter()
-        compute_features(market["ohlcv"], **kw, pair="BTC/USDT:USDT")
+        compute_features(market["ohlcv"], **kw, pair=args.pair)
         ours.append(time.perf_counter() - t)
 
     candles, oi_deltas = peer_inputs(market)
@@ -132,6 +159,7 @@ def main() -> int:
     ours_s = statistics.median(ours)
     ratio = peer_s / ours_s
     rows = [
+        ("market", source, ""),
         (f"peer: calculate_time_evolving_heatmap, {n:,} x 5m", f"{peer_s:.2f} s", f"{peer_s / n * 1e3:.3f} ms/candle"),
         (f"liqrisk: compute_features, same {n:,} candles", f"{ours_s * 1e3:.1f} ms median",
          f"{ours_s / n * 1e6:.2f} us/candle"),
