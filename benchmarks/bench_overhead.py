@@ -14,6 +14,7 @@ and the median and range of the per-repeat (paired) ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -31,47 +32,51 @@ PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
 TIMERANGE = "20241231-20250331"  # 90 days of 5m candles
 
 
+@contextlib.contextmanager
+def backtest_setup(tmp: Path, datadir: Path | None):
+    """Simulated data (unless ``datadir``), the kernels compiled, ``liqrisk exchange`` on
+    loopback and a freqtrade config for it; yields ``freqtrade backtesting``'s arguments
+    (all but ``--strategy``)."""
+    if datadir is None:
+        datadir = tmp / "data"
+        subprocess.run([sys.executable, "-m", "liqrisk.cli", "simulate", "--datadir", str(datadir), "--days", "98",
+                        "--pairs", *PAIRS, "--seed", "42", "--no-progress"], check=True, cwd=REPO,
+                       env=subprocess_env(), capture_output=True)
+    # Compile (or load) the numba kernels once, so no timed run pays a fresh compile.
+    subprocess.run([sys.executable, "-c", "from liqrisk.core.synthetic import random_market; import liqrisk; "
+                    "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'], pair='BTC/USDT:USDT')"],
+                   check=True, cwd=REPO, env=subprocess_env(), capture_output=True)
+    srv = ServerProcess(datadir, log=tmp / "server.log")
+    try:
+        cfg = json.loads((REPO / "user_data" / "config.offline.json").read_text()
+                         .replace("http://127.0.0.1:8765", srv.url))
+        cfg["exchange"]["pair_whitelist"] = PAIRS
+        cfg["user_data_dir"] = str(tmp / "user_data")
+        (tmp / "user_data").mkdir()
+        (tmp / "config.json").write_text(json.dumps(cfg))
+        yield ["-c", str(tmp / "config.json"), "--datadir", str(datadir / "binance"), "--strategy-path",
+               str(REPO / "strategies"), "--timerange", TIMERANGE, "--export", "none", "--cache", "none"]
+    finally:
+        srv.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--datadir", type=Path, help="a `liqrisk simulate --days 98` folder (default: simulate one)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="liqrisk-bench-") as tmp:
-        tmp = Path(tmp)
-        datadir = args.datadir
-        if datadir is None:
-            datadir = tmp / "data"
-            subprocess.run([sys.executable, "-m", "liqrisk.cli", "simulate", "--datadir", str(datadir), "--days", "98",
-                            "--pairs", *PAIRS, "--seed", "42", "--no-progress"], check=True, cwd=REPO,
-                           env=subprocess_env(), capture_output=True)
-        # Compile (or load) the numba kernels once, so no timed run pays a fresh compile.
-        subprocess.run([sys.executable, "-c", "from liqrisk.core.synthetic import random_market; import liqrisk; "
-                        "m = random_market(500, seed=1); liqrisk.compute_features(m['ohlcv'], pair='BTC/USDT:USDT')"],
-                       check=True, cwd=REPO, env=subprocess_env(), capture_output=True)
-        srv = ServerProcess(datadir, log=tmp / "server.log")
-        try:
-            cfg = json.loads((REPO / "user_data" / "config.offline.json").read_text()
-                             .replace("http://127.0.0.1:8765", srv.url))
-            cfg["exchange"]["pair_whitelist"] = PAIRS
-            cfg["user_data_dir"] = str(tmp / "user_data")
-            (tmp / "user_data").mkdir()
-            (tmp / "config.json").write_text(json.dumps(cfg))
-            times: dict[str, list[float]] = {"LiqRiskSampleBaseline": [], "LiqRiskSample": []}
-            for i in range(args.repeats):
-                for name in times:  # same order every repeat: baseline, then sample
-                    t0 = time.perf_counter()
-                    res = subprocess.run([FREQTRADE, "backtesting", "-c", str(tmp / "config.json"), "--datadir",
-                                          str(datadir / "binance"), "--strategy-path", str(REPO / "strategies"),
-                                          "--strategy", name, "--timerange", TIMERANGE, "--export", "none",
-                                          "--cache", "none"], cwd=tmp, env=subprocess_env(), capture_output=True,
-                                         text=True)
-                    dt = time.perf_counter() - t0
-                    if res.returncode != 0:
-                        sys.exit(f"{name} failed:\n{(res.stdout + res.stderr)[-3000:]}")
-                    times[name].append(dt)
-                    print(f"repeat {i + 1}: {name:22s} {dt:6.1f} s", flush=True)
-        finally:
-            srv.stop()
+    times: dict[str, list[float]] = {"LiqRiskSampleBaseline": [], "LiqRiskSample": []}
+    with tempfile.TemporaryDirectory(prefix="liqrisk-bench-") as tmp, backtest_setup(Path(tmp), args.datadir) as ft_args:
+        for i in range(args.repeats):
+            for name in times:  # same order every repeat: baseline, then sample
+                t0 = time.perf_counter()
+                res = subprocess.run([FREQTRADE, "backtesting", *ft_args, "--strategy", name], cwd=tmp,
+                                     env=subprocess_env(), capture_output=True, text=True)
+                dt = time.perf_counter() - t0
+                if res.returncode != 0:
+                    sys.exit(f"{name} failed:\n{(res.stdout + res.stderr)[-3000:]}")
+                times[name].append(dt)
+                print(f"repeat {i + 1}: {name:22s} {dt:6.1f} s", flush=True)
     base = statistics.median(times["LiqRiskSampleBaseline"])
     mixin = statistics.median(times["LiqRiskSample"])
     print(f"median LiqRiskSampleBaseline: {base:.1f} s")

@@ -21,7 +21,6 @@ Wrapping adds a few microseconds per call, so the timed runs are slower than
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -95,35 +94,17 @@ def main() -> None:
     ap.add_argument("--datadir", type=Path, help="a `liqrisk simulate --days 98` folder (default: simulate one)")
     args = ap.parse_args()
 
-    from benchmarks.bench_overhead import PAIRS, TIMERANGE
-    from tests.tools.exchange.conftest import ServerProcess, subprocess_env
+    from benchmarks.bench_overhead import backtest_setup
+    from tests.tools.exchange.conftest import subprocess_env
 
-    with tempfile.TemporaryDirectory(prefix="liqrisk-breakdown-") as tmp:
-        tmp = Path(tmp)
-        datadir = args.datadir
-        if datadir is None:
-            datadir = tmp / "data"
-            subprocess.run([sys.executable, "-m", "liqrisk.cli", "simulate", "--datadir", str(datadir), "--days", "98",
-                            "--pairs", *PAIRS, "--seed", "42", "--no-progress"], check=True, cwd=REPO,
-                           env=subprocess_env(), capture_output=True)
-        srv = ServerProcess(datadir, log=tmp / "server.log")
-        try:
-            cfg = json.loads((REPO / "user_data" / "config.offline.json").read_text()
-                             .replace("http://127.0.0.1:8765", srv.url))
-            cfg["exchange"]["pair_whitelist"] = PAIRS
-            cfg["user_data_dir"] = str(tmp / "user_data")
-            (tmp / "user_data").mkdir()
-            (tmp / "config.json").write_text(json.dumps(cfg))
-            ft_args = ["-c", str(tmp / "config.json"), "--datadir", str(datadir / "binance"), "--strategy-path",
-                       str(REPO / "strategies"), "--timerange", TIMERANGE, "--export", "none", "--cache", "none"]
-            names = ["LiqRiskSampleBaseline", "LiqRiskSample"]
-            runs: dict[str, list[dict]] = {n: [] for n in names}
-            for i in range(args.repeats):
-                for name in names:
-                    runs[name].append(run_timed(name, ft_args, tmp, subprocess_env()))
-                    print(f"repeat {i + 1}: {name} {runs[name][-1]['process'][0]:.2f} s", flush=True)
-        finally:
-            srv.stop()
+    names = ["LiqRiskSampleBaseline", "LiqRiskSample"]
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix="liqrisk-breakdown-") as tmp, \
+            backtest_setup(Path(tmp), args.datadir) as ft_args:
+        for i in range(args.repeats):
+            for name in names:
+                runs[name].append(run_timed(name, ft_args, Path(tmp), subprocess_env()))
+                print(f"repeat {i + 1}: {name} {runs[name][-1]['process'][0]:.2f} s", flush=True)
 
     labels = sorted({k for r in runs.values() for x in r for k in x}, key=lambda k: (k != "process", k))
     width = max(map(len, labels))
