@@ -10,9 +10,10 @@ exchange whose ``ccxt_config`` points at a loopback server (``liqrisk exchange``
 recorded from that server's streams, any other from the real exchange.
 
 Only in dry-run and live. A ``RecorderThread`` (its own thread and asyncio loop, bounded
-queue, errors logged once; ``liqrisk.tools.record``) records the whitelist of the bot's
-start on the bot's exchange (binance, bybit or okx: ``liqrisk.tools.record.venues``) into
-``<datadir>/liqrisk_liquidations``. Nothing here runs on
+queue, errors logged once; ``liqrisk.tools.record``) records the bot's whitelist on the
+bot's exchange (binance, bybit or okx: ``liqrisk.tools.record.venues``) into
+``<datadir>/liqrisk_liquidations``; pairs a dynamic pairlist adds later are recorded from
+their subscription on, and pairs it drops stay recorded. Nothing here runs on
 the bot's loop except a clock check per analysed candle: the score runs on a short-lived
 thread and its message goes out through ``dp.send_msg``. A failure is logged once and the
 bot carries on; the thread is a daemon and is stopped on ``ft_bot_cleanup`` (SIGINT).
@@ -157,9 +158,26 @@ class BotRecording:
                 logger.warning("liqrisk: the liquidation recorder did not stop within %.0f s; leaving it (a daemon "
                                "thread; flushed events are safe).", timeout)
 
+    def follow(self, dp) -> list[str]:
+        """Record the pairs that joined the bot's whitelist since the last call; returns them."""
+        if self.thread is None or not self.thread.is_alive():
+            return []
+        try:
+            whitelist = list(dp.current_whitelist())
+        except Exception as e:  # noqa: BLE001 - the DataProvider can raise anything; never stop the bot
+            self._log_once(f"whitelist:{type(e).__name__}", "liqrisk: cannot read the whitelist (%r)", e)
+            return []
+        new = [p for p in whitelist if p not in self.pairs]
+        if new:
+            self.pairs.extend(new)
+            self.thread.recorder.add_pairs(new)
+        return new
+
     # -- the score --------------------------------------------------------------------------
     def maybe_report(self, dp, *, wait: bool = False) -> bool:
-        """Start a report when one is due (a clock check otherwise). True if one started."""
+        """Follow the whitelist (``follow``), and start a report when one is due (a clock
+        check otherwise). True if one started."""
+        self.follow(dp)
         now = self.clock()
         if now < self.next_report or (self._worker is not None and self._worker.is_alive()):
             return False

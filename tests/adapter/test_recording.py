@@ -103,6 +103,37 @@ def test_dry_run_records_the_whitelist_and_stops_on_cleanup(tmp_path):
     assert list(events["usd"]) == [200.0, 303.0]
 
 
+def test_dry_run_follows_a_dynamic_whitelist(tmp_path):
+    """A pair the pairlist adds later is recorded from then on (the per-candle hook follows
+    the whitelist); pairs it drops stay recorded."""
+    other = "ETH/USDT:USDT"
+    server = LiquidationWsThread().start()
+    try:
+        strat = _strategy(RunMode.DRY_RUN, enabled=True, ws_url=server.urls["binance"])
+        strat.config["datadir"] = str(tmp_path)
+        strat.ft_bot_start()
+        rec = strat._liq_recording
+        assert rec.thread.recorder.ready.wait(20)
+        strat.dp.current_whitelist = lambda: [other]  # the pairlist swapped BTC for ETH
+        assert rec.maybe_report(strat.dp) is False  # not due: it only followed the whitelist
+        assert rec.pairs == [PAIR, other] and rec.follow(strat.dp) == []
+        stores = rec.thread.recorder.links["binance"].stores
+        deadline = time.monotonic() + 15
+        while not (other in stores and stores[other].span is not None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t = now_ms() + 300
+        server.feed(pd.DataFrame({"date": [t, t + 1500], "pair": [other, PAIR], "side": ["short", "long"],
+                                  "price": [3000.0, 100.0], "qty": [0.5, 1.0]}))
+        deadline = time.monotonic() + 15
+        while rec.thread.recorder.links["binance"].events < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        strat.ft_bot_cleanup()
+    finally:
+        server.stop()
+    assert list(read_recorded(tmp_path, other, ["binance"]).events["usd"]) == [1500.0]
+    assert list(read_recorded(tmp_path, PAIR, ["binance"]).events["usd"]) == [100.0]
+
+
 def _recorded_market(tmp_path, rng):
     """Two days of 5m candles whose wicks liquidate, an estimate that tracks the actuals, and
     a recording of them with a one-hour gap."""

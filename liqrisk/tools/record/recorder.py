@@ -23,6 +23,7 @@ own thread and loop, so a bot's loop is never blocked by it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -75,6 +76,8 @@ class _Link:
     client: object = None
     events: int = 0
     errors: int = 0
+    #: Stores of pairs added while live: covered from the acknowledgement of their subscription.
+    pending: list = field(default_factory=list)
 
 
 class Recorder:
@@ -82,12 +85,14 @@ class Recorder:
 
     def __init__(self, settings: RecordSettings):
         self.s = settings
+        self.pairs = list(settings.pairs)  # grows with add_pairs; the settings stay as given
         self.root = store_root(settings.datadir)
         self.links: dict[str, _Link] = {}
         self._queue: asyncio.Queue | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._logged: set[str] = set()
+        self._tasks: list[asyncio.Task] = []
         self.overflow = 0
         self.ready = threading.Event()  # every exchange acknowledged at least once
 
@@ -107,9 +112,9 @@ class Recorder:
         exchange = getattr(ccxt.pro, spec.ccxt_id)({"enableRateLimit": True, **self.s.ccxt_config})
         if name in self.s.ws_urls:
             set_ws_url(exchange, spec, self.s.ws_urls[name])
-            exchange.set_markets(offline_markets(self.s.pairs, spec))
-        stores = {p: PairStore(self.root, name, p, latency_ms=spec.latency_ms) for p in self.s.pairs}
-        link = _Link(spec, exchange, stores, acks_needed=1 if spec.multi_symbol else len(self.s.pairs))
+            exchange.set_markets(offline_markets(self.pairs, spec))
+        stores = {p: PairStore(self.root, name, p, latency_ms=spec.latency_ms) for p in self.pairs}
+        link = _Link(spec, exchange, stores, acks_needed=1 if spec.multi_symbol else len(self.pairs))
         self._tap(link)
         return link
 
@@ -130,11 +135,14 @@ class Recorder:
 
         def status_tap(client, message, *args):
             link.acks += 1
-            if link.acks >= link.acks_needed and not link.live:
-                link.live = True
+            # Acknowledgements name no subscription: a pair added while live is covered once
+            # every subscription so far is acknowledged (never before its own ack).
+            if link.acks >= link.acks_needed and (not link.live or link.pending):
                 ack = now_ms()
-                for store in link.stores.values():
+                for store in link.pending if link.live else link.stores.values():
                     store.connected(ack)
+                link.pending = []
+                link.live = True
                 if all(x.live for x in self.links.values()):
                     self.ready.set()
             return on_status(client, message, *args)
@@ -178,6 +186,8 @@ class Recorder:
         link.live, link.acks = False, 0
 
     async def _watch(self, link: _Link, pairs: list[str]) -> None:
+        import ccxt
+
         lo, hi = self.s.backoff_s
         delay = lo
         while not self._stop.is_set():
@@ -191,6 +201,11 @@ class Recorder:
                 delay = lo
             except asyncio.CancelledError:
                 raise
+            except ccxt.BadSymbol as e:  # not listed there: retrying cannot help, and must not cost the others
+                self._log_once(f"{link.spec.name}:badsymbol:{pairs}", "%s: not recording %s (%s)", link.spec.name,
+                               ", ".join(pairs), e)
+                self._drop(link, pairs)
+                return
             except Exception as e:  # ccxt's NetworkError, ExchangeError, ...; retried
                 self._broken(link, e)
                 try:
@@ -198,6 +213,48 @@ class Recorder:
                 except TimeoutError:
                     pass
                 delay = min(hi, delay * 2)
+
+    def _drop(self, link: _Link, pairs: list[str]) -> None:
+        """Stop counting on ``pairs``' subscription: it was never sent."""
+        link.acks_needed -= 1
+        for pair in pairs:
+            store = link.stores.pop(pair, None)
+            if store in link.pending:
+                link.pending.remove(store)
+            if store is not None:
+                with contextlib.suppress(OSError):  # only when empty: an earlier run's recording stays
+                    store.dir.rmdir()
+
+    def add_pairs(self, pairs: list[str]) -> None:
+        """Also record ``pairs`` from now on (from any thread; a bot's dynamic pairlist).
+
+        Each new pair is covered from the acknowledgement of its subscription; pairs
+        already recorded are ignored, and pairs are never removed (a pair that left the
+        whitelist stays recorded)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._add_pairs, list(pairs))
+
+    def _add_pairs(self, pairs: list[str]) -> None:
+        new = [p for p in dict.fromkeys(pairs) if p not in self.pairs]
+        if not new or self._stop.is_set():
+            return
+        self.pairs.extend(new)
+        for name, link in self.links.items():
+            spec = link.spec
+            if name in self.s.ws_urls:
+                link.exchange.set_markets(offline_markets(self.pairs, spec))
+            markets = link.exchange.markets
+            listed = [p for p in new if markets is None or p in markets]  # None: _watch checks (BadSymbol)
+            if len(listed) < len(new):
+                self._log_once(f"{name}:unlisted", "%s: not recording %s (not listed there)", name,
+                               ", ".join(p for p in new if p not in listed))
+            for pair in listed:
+                link.stores[pair] = PairStore(self.root, name, pair, latency_ms=spec.latency_ms)
+                link.pending.append(link.stores[pair])
+            groups = ([listed] if listed else []) if spec.multi_symbol else [[p] for p in listed]
+            link.acks_needed += len(groups)
+            self._tasks += [asyncio.create_task(self._watch(link, g)) for g in groups]
+        logger.info("liqrisk record: also recording %s from now on", ", ".join(new))
 
     # -- writing --------------------------------------------------------------------------
     def _stores(self):
@@ -215,7 +272,7 @@ class Recorder:
         return " | ".join(parts) + (f" | queue overflow {self.overflow}" if self.overflow else "")
 
     def _write_candles(self) -> None:
-        for pair in self.s.pairs:
+        for pair in self.pairs:
             try:
                 write_candle_sums(self.root, pair, self.s.timeframes, list(self.links))
             except Exception as e:  # a derived file; the store stays the record
@@ -252,20 +309,21 @@ class Recorder:
         self._queue = asyncio.Queue(self.s.queue_size)
         self._stop = asyncio.Event()
         self.links = {name: self._make_link(name) for name in self.s.exchanges}
-        tasks = [asyncio.create_task(self._writer())]
+        writer = asyncio.create_task(self._writer())
         for link in self.links.values():
-            groups = [self.s.pairs] if link.spec.multi_symbol else [[p] for p in self.s.pairs]
-            tasks += [asyncio.create_task(self._watch(link, g)) for g in groups]
+            groups = [list(self.pairs)] if link.spec.multi_symbol else [[p] for p in self.pairs]
+            self._tasks += [asyncio.create_task(self._watch(link, g)) for g in groups]
         try:
             await asyncio.wait_for(self._stop.wait(), self.s.duration_s)
         except TimeoutError:
             pass
         finally:
-            for task in tasks[1:]:
+            self._stop.set()  # add_pairs starts no watcher from here on
+            for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*tasks[1:], return_exceptions=True)
-            tasks[0].cancel()
-            await asyncio.gather(tasks[0], return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
             while not self._queue.empty():
                 event = self._queue.get_nowait()
                 self.links[event.exchange].stores[event.pair].add(event)

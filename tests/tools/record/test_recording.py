@@ -8,7 +8,7 @@ import asyncio
 import pandas as pd
 
 from liqrisk.tools.exchange.liquidation_ws import events_from_truth, now_ms, wire_events
-from liqrisk.tools.record.read import candle_file, read_recorded
+from liqrisk.tools.record.read import candle_file, list_exchanges, read_recorded
 from tests.tools.record.conftest import PAIRS, burst, expected, record_with, recorded, start_ms, wait_for
 
 
@@ -95,3 +95,90 @@ def test_dropped_connection_is_a_gap_and_replays_are_not_duplicated(tmp_path):
             inside = (c["date"].astype("int64") // 1_000_000 < gap["end_ms"]) & \
                      (c["date"].astype("int64") // 1_000_000 + 300_000 > gap["start_ms"])
             assert c.loc[inside, "long_usd"].isna().all()
+
+
+def _pair_added_while_live(tmp_path, exchanges, **server_kw):
+    """Record PAIRS, add SOL while live, feed all three: SOL is covered from its own
+    acknowledgement (after the add) and recorded exactly; the others are not disturbed."""
+    sol = "SOL/USDT:USDT"
+    fed = {}
+
+    async def script(server, recorder):
+        first = burst(start_ms(), n=20)
+        server.feed(first)
+        fed["added_ms"] = now_ms()
+        recorder.add_pairs([sol, PAIRS[0]])  # one new, one recorded already
+        await wait_for(lambda: all(sol in x.stores and x.stores[sol].span is not None for x in recorder.links.values()))
+        fed["covered_ms"] = now_ms()
+        # after the first burst's last second: a sampling venue samples each second once
+        second = burst(max(start_ms(), int(first["date"].max()) + 1500), n=30, pairs=[*PAIRS, sol])
+        server.feed(second)
+        fed["events"] = pd.concat([first, second], ignore_index=True)
+        last = int(second["date"].max())
+        await wait_for(lambda: now_ms() > last + 1500 and all(x.live for x in recorder.links.values()))
+
+    recorder = asyncio.run(record_with(tmp_path, script, exchanges=exchanges, **server_kw))
+    assert recorder.pairs == [*PAIRS, sol]
+    events = fed["events"]
+    for exchange in exchanges:
+        link = recorder.links[exchange]
+        assert link.pending == [] and link.errors == 0
+        for pair in [*PAIRS, sol]:
+            rec = _read(tmp_path, pair, exchange)
+            want = events[events["pair"] == pair]
+            if pair == sol:
+                start, end = rec.spans[exchange]
+                assert fed["added_ms"] <= start <= fed["covered_ms"] < end
+            got = recorded(rec.events)
+            pd.testing.assert_frame_equal(got, expected(wire_events(want, exchange, **(
+                {"sampled": False} if exchange == "okx" else {}))), check_dtype=False)
+            assert rec.gaps.empty
+
+
+def test_a_pair_added_while_live_is_recorded_from_its_own_acknowledgement(tmp_path):
+    _pair_added_while_live(tmp_path, ("bybit",))
+
+
+def test_a_pair_added_while_live_binance_and_okx(tmp_path):
+    _pair_added_while_live(tmp_path, ("binance", "okx"), okx_sampling=False)
+
+
+def test_an_unlisted_added_pair_is_skipped_without_touching_the_others(tmp_path, monkeypatch, caplog):
+    """Not in the exchange's markets, or refused by ccxt (BadSymbol): logged once, no store,
+    no subscription counted, and the recorded pairs keep their coverage."""
+    import ccxt
+
+    from liqrisk.tools.record import recorder as recorder_module
+
+    real_markets = recorder_module.offline_markets
+    monkeypatch.setattr(recorder_module, "offline_markets",
+                        lambda pairs, spec=None: real_markets([p for p in pairs if not p.startswith("SOL")], spec))
+
+    async def script(server, recorder):
+        link = recorder.links["bybit"]
+        needed = link.acks_needed
+        recorder.add_pairs(["SOL/USDT:USDT"])  # not in the markets
+        watch = link.exchange.watch_liquidations
+
+        async def refuse_xrp(symbol, *args, **kwargs):
+            if symbol.startswith("XRP"):
+                raise ccxt.BadSymbol(f"bybit does not have market symbol {symbol}")
+            return await watch(symbol, *args, **kwargs)
+
+        link.exchange.watch_liquidations = refuse_xrp
+        recorder.add_pairs(["XRP/USDT:USDT"])  # listed, but ccxt refuses it
+        await wait_for(lambda: "XRP/USDT:USDT" in recorder.pairs and "XRP/USDT:USDT" not in link.stores)
+        assert link.acks_needed == needed and link.pending == [] and link.live
+        events = burst(start_ms(), n=20)
+        server.feed(events)
+        await wait_for(lambda: link.events >= 20)
+
+    with caplog.at_level("WARNING"):
+        recorder = asyncio.run(record_with(tmp_path, script, exchanges=("bybit",)))
+    assert "not recording SOL/USDT:USDT (not listed there)" in caplog.text
+    assert "not recording XRP/USDT:USDT" in caplog.text
+    assert set(recorder.links["bybit"].stores) == set(PAIRS)
+    assert list_exchanges(tmp_path, "XRP/USDT:USDT") == [] and list_exchanges(tmp_path, "SOL/USDT:USDT") == []
+    for pair in PAIRS:
+        rec = _read(tmp_path, pair, "bybit")
+        assert rec.gaps.empty and len(rec.events) == 10
