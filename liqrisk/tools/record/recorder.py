@@ -194,6 +194,14 @@ class Recorder:
             try:
                 if link.exchange.markets is None:
                     await link.exchange.load_markets()
+                listed = [p for p in pairs if p in link.exchange.markets]
+                if len(listed) < len(pairs):  # one unlisted pair must not cost its group's others
+                    self._log_once(f"{link.spec.name}:unlisted:{pairs}", "%s: not recording %s (not listed there)",
+                                   link.spec.name, ", ".join(p for p in pairs if p not in listed))
+                    self._drop(link, [p for p in pairs if p not in listed], subscription=not listed)
+                    if not listed:
+                        return
+                    pairs = listed
                 if link.spec.multi_symbol:
                     await link.exchange.watch_liquidations_for_symbols(pairs)
                 else:
@@ -214,9 +222,10 @@ class Recorder:
                     pass
                 delay = min(hi, delay * 2)
 
-    def _drop(self, link: _Link, pairs: list[str]) -> None:
-        """Stop counting on ``pairs``' subscription: it was never sent."""
-        link.acks_needed -= 1
+    def _drop(self, link: _Link, pairs: list[str], subscription: bool = True) -> None:
+        """Forget ``pairs`` (no store); ``subscription``: their whole subscription, which was never sent."""
+        if subscription:
+            link.acks_needed -= 1
         for pair in pairs:
             store = link.stores.pop(pair, None)
             if store in link.pending:
@@ -243,15 +252,10 @@ class Recorder:
             spec = link.spec
             if name in self.s.ws_urls:
                 link.exchange.set_markets(offline_markets(self.pairs, spec))
-            markets = link.exchange.markets
-            listed = [p for p in new if markets is None or p in markets]  # None: _watch checks (BadSymbol)
-            if len(listed) < len(new):
-                self._log_once(f"{name}:unlisted", "%s: not recording %s (not listed there)", name,
-                               ", ".join(p for p in new if p not in listed))
-            for pair in listed:
+            for pair in new:  # _watch drops those the exchange does not list
                 link.stores[pair] = PairStore(self.root, name, pair, latency_ms=spec.latency_ms)
                 link.pending.append(link.stores[pair])
-            groups = ([listed] if listed else []) if spec.multi_symbol else [[p] for p in listed]
+            groups = [new] if spec.multi_symbol else [[p] for p in new]
             link.acks_needed += len(groups)
             self._tasks += [asyncio.create_task(self._watch(link, g)) for g in groups]
         logger.info("liqrisk record: also recording %s from now on", ", ".join(new))

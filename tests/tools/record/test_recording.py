@@ -182,3 +182,26 @@ def test_an_unlisted_added_pair_is_skipped_without_touching_the_others(tmp_path,
     for pair in PAIRS:
         rec = _read(tmp_path, pair, "bybit")
         assert rec.gaps.empty and len(rec.events) == 10
+
+
+def test_an_unlisted_pair_at_the_start_costs_its_group_nothing(tmp_path, monkeypatch, caplog):
+    """ETH missing from both exchanges' markets: Binance subscribes BTC alone (one call for
+    every pair), Bybit drops ETH's own subscription; both go live and record BTC."""
+    from liqrisk.tools.record import recorder as recorder_module
+
+    real_markets = recorder_module.offline_markets
+    monkeypatch.setattr(recorder_module, "offline_markets",
+                        lambda pairs, spec=None: real_markets([p for p in pairs if not p.startswith("ETH")], spec))
+
+    async def script(server, recorder):
+        server.feed(burst(start_ms(), n=20))
+        await wait_for(lambda: recorder.links["bybit"].events >= 10 and recorder.links["binance"].events >= 1)
+
+    with caplog.at_level("WARNING"):
+        recorder = asyncio.run(record_with(tmp_path, script))
+    for exchange in ("binance", "bybit"):
+        assert f"{exchange}: not recording ETH/USDT:USDT (not listed there)" in caplog.text
+        assert list(recorder.links[exchange].stores) == [PAIRS[0]]
+        rec = _read(tmp_path, PAIRS[0], exchange)
+        assert rec.gaps.empty and len(rec.events) >= 1
+    assert list_exchanges(tmp_path, PAIRS[1]) == []
