@@ -78,21 +78,31 @@ def test_unknown_exchange_is_logged_and_the_bot_runs_on(tmp_path, caplog):
     assert "not recording liquidations" in caplog.text and "kraken" in caplog.text.lower()
 
 
+def _recording_bot(tmp_path, server):
+    """A dry-run strategy recording from ``server`` into ``tmp_path``, subscribed: (strategy, recording)."""
+    strat = _strategy(RunMode.DRY_RUN, enabled=True, ws_url=server.urls["binance"])
+    strat.config["datadir"] = str(tmp_path)
+    strat.ft_bot_start()
+    rec = strat._liq_recording
+    assert rec is not None and rec.thread.is_alive()
+    assert rec.thread.recorder.ready.wait(20)
+    return strat, rec
+
+
+def _until(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_dry_run_records_the_whitelist_and_stops_on_cleanup(tmp_path):
     server = LiquidationWsThread().start()
     try:
-        strat = _strategy(RunMode.DRY_RUN, enabled=True, ws_url=server.urls["binance"])
-        strat.config["datadir"] = str(tmp_path)
-        strat.ft_bot_start()
-        rec = strat._liq_recording
-        assert rec is not None and rec.thread.is_alive()
-        assert rec.thread.recorder.ready.wait(20)
+        strat, rec = _recording_bot(tmp_path, server)
         t = now_ms() + 300
         server.feed(pd.DataFrame({"date": [t, t + 2000], "pair": [PAIR, PAIR], "side": ["long", "short"],
                                   "price": [100.0, 101.0], "qty": [2.0, 3.0]}))
-        deadline = time.monotonic() + 15
-        while rec.thread.recorder.links["binance"].events < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _until(lambda: rec.thread.recorder.links["binance"].events >= 2)
         began = time.monotonic()
         strat.ft_bot_cleanup()
         assert time.monotonic() - began < recording.STOP_TIMEOUT_S + 0.5
@@ -109,24 +119,16 @@ def test_dry_run_follows_a_dynamic_whitelist(tmp_path):
     other = "ETH/USDT:USDT"
     server = LiquidationWsThread().start()
     try:
-        strat = _strategy(RunMode.DRY_RUN, enabled=True, ws_url=server.urls["binance"])
-        strat.config["datadir"] = str(tmp_path)
-        strat.ft_bot_start()
-        rec = strat._liq_recording
-        assert rec.thread.recorder.ready.wait(20)
+        strat, rec = _recording_bot(tmp_path, server)
         strat.dp.current_whitelist = lambda: [other]  # the pairlist swapped BTC for ETH
         assert rec.maybe_report(strat.dp) is False  # not due: it only followed the whitelist
         assert rec.pairs == [PAIR, other] and rec.follow(strat.dp) == []
         stores = rec.thread.recorder.links["binance"].stores
-        deadline = time.monotonic() + 15
-        while not (other in stores and stores[other].span is not None) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _until(lambda: other in stores and stores[other].span is not None)
         t = now_ms() + 300
         server.feed(pd.DataFrame({"date": [t, t + 1500], "pair": [other, PAIR], "side": ["short", "long"],
                                   "price": [3000.0, 100.0], "qty": [0.5, 1.0]}))
-        deadline = time.monotonic() + 15
-        while rec.thread.recorder.links["binance"].events < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _until(lambda: rec.thread.recorder.links["binance"].events >= 2)
         strat.ft_bot_cleanup()
     finally:
         server.stop()
