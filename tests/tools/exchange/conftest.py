@@ -7,6 +7,7 @@ tests start, because the server's clock is the real clock.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -143,3 +144,15 @@ def server_proc(datadir, tmp_path_factory):
     srv = ServerProcess(datadir, log=tmp_path_factory.mktemp("localex-log") / "server.log")
     yield srv
     srv.stop()
+
+
+def offline_config(tmp: Path, url: str, template: str = "config.offline.json") -> Path:
+    """``user_data/<template>`` with the test server's URL and the test pairs, written to
+    ``tmp/config.json`` (user data in ``tmp/user_data``)."""
+    cfg = json.loads((REPO / "user_data" / template).read_text().replace("http://127.0.0.1:8765", url))
+    cfg["exchange"]["pair_whitelist"] = list(PAIRS)
+    cfg["user_data_dir"] = str(tmp / "user_data")
+    (tmp / "user_data").mkdir(exist_ok=True)
+    path = tmp / "config.json"
+    path.write_text(json.dumps(cfg, indent=2))
+    return path

@@ -19,7 +19,7 @@ from liqrisk.tools.exchange import ReplaySource, ServerThread
 from liqrisk.tools.exchange.bybit_http import ccxt_config
 from liqrisk.tools.exchange.faults import FaultPlan
 
-from .conftest import FREQTRADE, PAIRS, REPO, ServerProcess, subprocess_env, write_datadir
+from .conftest import FREQTRADE, PAIRS, ServerProcess, offline_config, subprocess_env, write_datadir
 
 BTC = "BTC/USDT:USDT"
 CANDLE_TYPES = ["futures", "funding_rate", "mark", "open_interest"]
@@ -140,17 +140,6 @@ def test_faults_in_bybit_shapes(datadir):
 # -- unmodified freqtrade ----------------------------------------------------------------------
 
 
-def bybit_config(tmp: Path, url: str) -> Path:
-    """user_data/config.bybit.offline.json with the test server's URL and the test pairs."""
-    cfg = json.loads((REPO / "user_data" / "config.bybit.offline.json").read_text().replace("http://127.0.0.1:8765", url))
-    cfg["exchange"]["pair_whitelist"] = list(PAIRS)
-    cfg["user_data_dir"] = str(tmp / "user_data")
-    (tmp / "user_data").mkdir(exist_ok=True)
-    path = tmp / "config.json"
-    path.write_text(json.dumps(cfg, indent=2))
-    return path
-
-
 def download(config: Path, dl: Path, timerange: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([FREQTRADE, "download-data", "-c", str(config), "--datadir", str(dl), "--trading-mode",
                            "futures", "--candle-types", *CANDLE_TYPES, "-t", "5m", "1h", "--timerange", timerange],
@@ -186,7 +175,7 @@ def assert_like_the_datadir(datadir: Path, dl: Path, since: pd.Timestamp, until:
 
 
 def test_freqtrade_download_data_bybit(server_proc, datadir, data_end, tmp_path):
-    config = bybit_config(tmp_path, server_proc.url)
+    config = offline_config(tmp_path, server_proc.url, "config.bybit.offline.json")
     start = (data_end - pd.Timedelta(days=2)).strftime("%Y%m%d")
     res = download(config, tmp_path / "dl", f"{start}-", tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -204,7 +193,7 @@ def test_freqtrade_download_data_bybit_retries_faults(fixed_datadir, tmp_path):
     srv = ServerProcess(fixed_datadir, "--faults", "429:0.12,418:0.04,500:0.08,503:0.06", "--fault-seed", "2",
                         log=tmp_path / "srv.log")
     try:
-        config = bybit_config(tmp_path, srv.url)
+        config = offline_config(tmp_path, srv.url, "config.bybit.offline.json")
         res = download(config, tmp_path / "dl", "20251229-20260101", tmp_path)
     finally:
         srv.stop()

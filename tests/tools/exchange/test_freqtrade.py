@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
@@ -16,23 +15,10 @@ import pytest
 
 from liqrisk.tools.exchange import ReplaySource
 
-from .conftest import FREQTRADE, PAIRS, REPO, ServerProcess, subprocess_env
+from .conftest import FREQTRADE, PAIRS, REPO, ServerProcess, offline_config, subprocess_env
 
 STRATEGIES = Path(__file__).parent / "strategies"
 CANDLE_TYPES = ["futures", "mark", "funding_rate", "open_interest"]
-
-
-def offline_config(tmp: Path, url: str) -> Path:
-    """user_data/config.offline.json with the test server's URL and the test pairs."""
-    cfg = json.loads((REPO / "user_data" / "config.offline.json").read_text())
-    text = json.dumps(cfg).replace("http://127.0.0.1:8765", url)
-    cfg = json.loads(text)
-    cfg["exchange"]["pair_whitelist"] = list(PAIRS)
-    cfg["user_data_dir"] = str(tmp / "user_data")
-    (tmp / "user_data").mkdir(exist_ok=True)
-    path = tmp / "config.json"
-    path.write_text(json.dumps(cfg, indent=2))
-    return path
 
 
 def freqtrade(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
