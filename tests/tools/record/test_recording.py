@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pandas as pd
+import pytest
 
 from liqrisk.tools.exchange.liquidation_ws import events_from_truth, now_ms, wire_events
 from liqrisk.tools.record.read import candle_file, list_exchanges, read_recorded
@@ -59,7 +60,8 @@ def test_truth_replay_equals_the_simulator_liquidations(tmp_path):
     assert sorted(fed["events"]["pair"].unique()) == sorted(truth["pair"].unique())
 
 
-def test_dropped_connection_is_a_gap_and_replays_are_not_duplicated(tmp_path):
+@pytest.mark.parametrize("exchanges", [("bybit", "binance"), ("okx",)], ids=["bybit+binance", "okx"])
+def test_dropped_connection_is_a_gap_and_replays_are_not_duplicated(tmp_path, exchanges):
     fed = []
 
     async def script(server, recorder):
@@ -67,7 +69,7 @@ def test_dropped_connection_is_a_gap_and_replays_are_not_duplicated(tmp_path):
         server.feed(first)
         fed.append(first)
         await asyncio.sleep(1.2)  # mid-burst
-        assert await server.drop_connections(down_s=0.6) >= 2
+        assert await server.drop_connections(down_s=0.6) >= len(exchanges)
         await wait_for(lambda: recorder.ready.is_set() and all(x.live for x in recorder.links.values()))
         second = burst(start_ms(300), n=30, step_ms=61)
         server.feed(second)
@@ -76,8 +78,9 @@ def test_dropped_connection_is_a_gap_and_replays_are_not_duplicated(tmp_path):
         await wait_for(lambda: now_ms() > last + 1500)
 
     # the server re-sends the last 3 s to a new subscriber: those events are already stored
-    asyncio.run(record_with(tmp_path, script, replay_ms=3000))
-    for exchange in ("bybit", "binance"):
+    # (OKX sampled as it documents)
+    asyncio.run(record_with(tmp_path, script, exchanges=exchanges, replay_ms=3000))
+    for exchange in exchanges:
         for pair in PAIRS:
             rec = _read(tmp_path, pair, exchange)
             assert rec.events["event_id"].is_unique
@@ -89,7 +92,7 @@ def test_dropped_connection_is_a_gap_and_replays_are_not_duplicated(tmp_path):
             missed = merged.loc[merged["_merge"] == "left_only", "date"].to_numpy()
             gap = rec.gaps.iloc[0]
             assert ((missed >= gap["start_ms"]) & (missed <= gap["end_ms"])).all(), (exchange, pair, missed, gap)
-            assert len(got.merge(want)) == len(got)  # nothing recorded that was not sent
+            assert len(got.merge(want)) == len(got) > 0  # nothing recorded that was not sent
             # candles touching the gap are unknown; the rest of the span is known
             c = rec.candles
             inside = (c["date"].astype("int64") // 1_000_000 < gap["end_ms"]) & \
