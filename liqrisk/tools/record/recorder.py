@@ -277,8 +277,11 @@ class Recorder:
 
     def _write_candles(self) -> None:
         for pair in self.pairs:
+            exchanges = [name for name, link in self.links.items() if pair in link.stores]
+            if not exchanges:  # no exchange lists it (_drop)
+                continue
             try:
-                write_candle_sums(self.root, pair, self.s.timeframes, list(self.links))
+                write_candle_sums(self.root, pair, self.s.timeframes, exchanges)
             except Exception as e:  # a derived file; the store stays the record
                 self._log_once(f"candles:{type(e).__name__}", "cannot write per-candle sums of %s: %s", pair, e)
 
