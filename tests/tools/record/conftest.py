@@ -11,6 +11,9 @@ from liqrisk.tools.exchange.liquidation_ws import LiquidationWsServer, now_ms
 from liqrisk.tools.record.recorder import Recorder, RecordSettings
 
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+#: A total order of events: two liquidations at the same ms, pair and price (a simulated
+#: cascade) differ in size or side, and an unstable sort on fewer keys orders them at random.
+EVENT_ORDER = ["date", "pair", "price", "qty", "side"]
 
 
 def burst(start_ms: int, n: int = 40, step_ms: int = 97, pairs=PAIRS) -> pd.DataFrame:
@@ -24,11 +27,11 @@ def burst(start_ms: int, n: int = 40, step_ms: int = 97, pairs=PAIRS) -> pd.Data
 def recorded(events: pd.DataFrame) -> pd.DataFrame:
     """Recorded events in the server's columns, sorted, for an exact comparison."""
     out = events.rename(columns={"time_ms": "date"})[["date", "pair", "side", "price", "qty"]]
-    return out.sort_values(["date", "pair", "price"]).reset_index(drop=True)
+    return out.sort_values(EVENT_ORDER).reset_index(drop=True)
 
 
 def expected(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(["date", "pair", "price"]).reset_index(drop=True)
+    return frame.sort_values(EVENT_ORDER).reset_index(drop=True)
 
 
 async def wait_for(predicate, timeout: float = 20.0, step: float = 0.05) -> None:
