@@ -7,9 +7,8 @@ named tuples (numba compiles attribute access on them to a plain field read):
 * ``EngineState``: what it carries from one candle to the next (``new_state``);
 * ``RawResult``: what it writes, per candle.
 
-``run_chunk`` runs a whole range (``liqrisk.core.engine``, in parallel time chunks);
-``advance_nb`` moves a state on by some candles (``liqrisk.core.live`` calls it once per
-appended candle). Both are the same loop: ``run_chunk`` calls ``advance_nb``.
+``advance_nb`` moves a state on by some candles: ``liqrisk.core.engine`` calls it over
+whole time chunks (in parallel), ``liqrisk.core.live`` once per appended candle.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from liqrisk.core.kernels import (
     DECAYED,
     EST,
     EXPIRED,
-    N_SLOTS,
     NEAR_BUCKET,
     NEAR_USD,
     OUTSTANDING,
@@ -32,8 +30,6 @@ from liqrisk.core.kernels import (
     STRONG_BUCKET,
     STRONG_USD,
     TIE_RTOL,
-    Events,
-    consumption_events_nb,
 )
 from liqrisk.core.kernels_book import (
     bucket_add_nb,
@@ -100,6 +96,7 @@ class EngineState(NamedTuple):
     base: np.ndarray  # float64 [G], log scale of the stored units
     exp_ptr: np.ndarray  # int64 [W], next seed candle to expire from window w
     unit: np.ndarray  # float64 [capacity, G], a seed candle's stored units per USD
+    first_seed: np.ndarray  # int64 [W], first seed candle window w holds (a chunk's warm-up, else 0)
 
 
 class Scratch(NamedTuple):
@@ -139,11 +136,14 @@ def _jit_without_refcounts(func):
     return dispatcher
 
 
-def new_state(n_win, n_groups, n_buckets, capacity):
+def new_state(n_win, n_groups, n_buckets, capacity, first_seed=None):
     """Empty ``EngineState`` (plain NumPy: it runs once per run, from Python).
 
     ``capacity`` is the number of seed candles the arrays can hold (unit[s, g]).
-    Allocating these ten arrays inside numba compiled one ``np.zeros``/``np.full``
+    ``first_seed[w]`` (default 0) is the first seed candle window w takes in: a chunk's
+    warm-up seeds each window only from the first seed still in it at the chunk's first
+    reported candle (``liqrisk.core.engine``).
+    Allocating these arrays inside numba compiled one ``np.zeros``/``np.full``
     specialisation per shape and dtype, about 1.4 s of a cold start.
     """
     stored = np.zeros((n_win, 2, 2, n_groups, n_buckets))  # (compensated sum, compensation) planes
@@ -154,69 +154,31 @@ def new_state(n_win, n_groups, n_buckets, capacity):
     lo = np.full((n_win, 2), n_buckets, dtype=np.int64)
     hi = np.full((n_win, 2), -1, dtype=np.int64)
     base = np.zeros(n_groups)
-    exp_ptr = np.zeros(n_win, dtype=np.int64)
+    first = np.zeros(n_win, dtype=np.int64) if first_seed is None else np.asarray(first_seed, dtype=np.int64)
+    exp_ptr = first.copy()  # seeds before first_seed[w] never entered window w
     # unit[s, g] = exp(base[g] − post[g, s]): a seed candle's stored units per USD.
     unit = np.zeros((capacity, n_groups))
-    return EngineState(stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit)
-
-
-def run_chunk(inputs, n_buckets, report_from, result):
-    """Run the state machine over all candles of ``inputs`` (``EngineInputs``) and windows.
-
-    Order within candle t (the reference follows the same order):
-    decay to t, expire levels that left the window, consume levels crossed by t's
-    wick (their USD is t's estimated liquidation), close ``close_frac[t]`` of the rest,
-    seed t's new levels, record features.
-
-    Masses are kept per (window, side, decay group, bucket) in rescaled units: a level
-    of USD m seeded at s is stored as ``m·exp(base[g] − post[g, s])`` and is worth
-    ``stored·exp(post[g, t] − base[g])`` at t, because closing and decay multiply every
-    level of a group by the same factor. Removing a level subtracts exactly what was
-    added.
-
-    Writes candles [report_from, n) into the caller's ``result`` (``RawResult``: ``out``
-    NaN-filled, ``conf`` NaN, ``ledger`` zeros, ``seeded`` zeros); candles before
-    ``report_from`` are warm-up, simulated into scratch arrays.
-
-    Chunks: the arrays may be a slice of candles starting at global index
-    ``inputs.offset`` (the outputs then are views of the full result over the same
-    slice). With a hard window cut-off, a chunk that starts one longest window before
-    the first candle it reports reproduces the full run's state there
-    (``liqrisk.core.engine`` relies on it). Chunks write disjoint candles, so they can
-    run in parallel on one result.
-
-    Plain Python around three kernels: a jitted driver re-optimised ``advance_nb``'s
-    whole machine code once more inside its own (LLVM links callees into the caller),
-    5 s of a cold start, and the driver's work is four calls.
-    """
-    n = inputs.level_bucket.shape[0]
-    n_win = inputs.expiry.shape[0]
-    n_groups = inputs.post.shape[0]
-    events = consumption_events_nb(inputs.level_bucket, inputs.cross, inputs.offset, 0, n, 0)
-    state = new_state(n_win, n_groups, n_buckets, n)
-    scratch = new_scratch(n_win, n_groups, n_buckets)
-    if report_from > 0:
-        warm_up = RawResult(
-            np.full((n_win, 2, N_SLOTS, report_from), np.nan), np.full((2, 2, report_from), np.nan),
-            np.zeros((n_win, 3, report_from)), np.zeros(report_from),
-        )
-        advance_nb(state, inputs, 0, report_from, events, warm_up, scratch)
-    advance_nb(state, inputs, report_from, n, Events(events.starts[report_from:], events.seed, events.level), result,
-               scratch)
+    return EngineState(stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit, first)
 
 
 @_jit_without_refcounts
-def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
+def advance_nb(state, inputs, t_from, t_to, events, result, scratch, report):
     """Advance ``state`` (``EngineState``, from ``new_state``) over candles [t_from, t_to),
     with working arrays ``scratch`` (``new_scratch``).
 
-    Reads ``inputs`` (``EngineInputs``) and writes features of those candles into
-    ``result`` (``RawResult``) at their local index. ``events`` are the consumption
+    Order within candle t (``liqrisk.core.reference`` follows the same order): decay to
+    t, expire levels that left the window, consume levels crossed by t's wick (their USD
+    is t's estimated liquidation), close ``close_frac[t]`` of the rest, seed t's new
+    levels, record features.
+
+    Reads ``inputs`` (``EngineInputs``) and writes the estimates of those candles into
+    ``result`` (``RawResult``) at their local index; with ``report`` also their ledger,
+    clusters and confluence (a chunk's warm-up moves the state only: about half the cost). ``events`` are the consumption
     events of those candles (``kernels.consumption_events_nb``). The batch engine calls
     it once over all candles; ``liqrisk.core.live`` calls it for each appended candle.
     """
     # Local names for the loop below (numba reads a named tuple's field at no cost).
-    stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit = state
+    stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit, first_seed = state
     (ref_bucket, level_bucket, seed_usd, intra_usd, lv_side, lv_group, lv_share,
      cross, expiry, post, pre, cluster_threshold, offset) = inputs
     ev_starts, ev_seed, ev_level = events
@@ -245,7 +207,7 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
             scale[g] = np.exp(post[g, t] - base[g])
             close_step[g] = pre_scale[g] - scale[g]
         for w in range(n_win):
-            if t > 0:
+            if report and t > 0:
                 for side in range(2):
                     for g in range(n_groups):
                         if alive[w, side, g] > 0:
@@ -271,8 +233,8 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
             for e in range(ev_starts[t - t_from], ev_starts[t - t_from + 1]):
                 s = ev_seed[e]
                 lv = ev_level[e]
-                if expiry[w, s] - offset <= t:
-                    continue
+                if s < first_seed[w] or expiry[w, s] - offset <= t:
+                    continue  # never entered this window, or left it
                 side = lv_side[lv]
                 g = lv_group[lv]
                 amount = seed_usd[s, side] * lv_share[lv] * unit[s, g]
@@ -284,6 +246,8 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
                 remove_nb(stored, cnt_g, cnt, total, alive, w, side, g, level_bucket[s, lv], amount)
             out[w, 0, EST, t] = est_long
             out[w, 1, EST, t] = est_short
+            if not report:
+                continue
             for side in range(2):
                 for g in range(n_groups):
                     if alive[w, side, g] > 0:
@@ -320,6 +284,8 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
             seeded[t] += m
             amount = m * unit[t, g]
             for w in range(n_win):
+                if t < first_seed[w]:
+                    continue
                 bucket_add_nb(stored, w, side, g, b, amount)
                 neumaier_add_nb(total, w, side, g, amount)
                 cnt_g[w, side, g, b] += 1
@@ -330,6 +296,8 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch):
                 if b > hi[w, side]:
                     hi[w, side] = b
 
+        if not report:
+            continue
         # Features.
         rb = ref_bucket[t]
         for w in range(n_win):

@@ -214,7 +214,7 @@ class LiveFeatures:
         inputs = EngineInputs(inp.ref_bucket, inp.level_bucket, inp.seed_usd, inp.intra_usd, *self._tables,
                               self._cross, self._expiry, self._post, self._pre,
                               cluster_threshold=inp.cluster_threshold, offset=0)
-        advance_nb(self._state, inputs, t_from, t_to, ev, self._raw, self._scratch)
+        advance_nb(self._state, inputs, t_from, t_to, ev, self._raw, self._scratch, True)
 
     def _step(self, candles: AlignedCandles, values: np.ndarray, aligned: np.ndarray, first_new: int) -> bool:
         """Append rows ``first_new:`` of the frame; False if a full run is needed instead."""
