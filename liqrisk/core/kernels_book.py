@@ -111,41 +111,67 @@ def usd_at_nb(stored, w, side, b, scale):
 
 
 @jit(inline=True)
-def scan_row_nb(rows, i, comps, j, first, last, step, cluster_threshold, rec_b, rec_m):
+def scan_row_nb(rows, i, comps, j, use_comps, first, last, step, cluster_threshold):
     """Strongest value, and the nearest cluster and strongest bucket (nearest first).
 
-    Walks once from ``first`` to ``last`` by ``step`` (away from the price) over a row
-    of bucket values ``rows[i, b] + comps[j, b]`` (negative rounding residue counts as 0). The first bucket whose
-    value reaches any level X is a new running maximum (a "record"), so the nearest
-    bucket above ``threshold·top`` and the nearest within TIE_RTOL of ``top`` are both
-    among the records, found after the walk. ``rec_b``/``rec_m`` are scratch space.
+    Reads a row of bucket values ``rows[i, b]`` (``+ comps[j, b]`` with ``use_comps``;
+    negative rounding residue counts as 0) from ``first`` to ``last`` by ``step`` (away
+    from the price). Two passes: the strongest value over the whole range, with four
+    independent running maxima (the order does not matter for a maximum, and four
+    chains keep the compare from waiting on the one before); then a walk from
+    ``first`` that stops at the first bucket within TIE_RTOL of it. The nearest cluster
+    is the first bucket reaching ``threshold·top`` on that walk.
     Returns (top, near_bucket, near_value, strong_bucket, strong_value).
     """
-    n_rec = 0
-    top = 0.0
+    lo_b = min(first, last)
+    hi_b = max(first, last)
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    t3 = 0.0
+    b = lo_b
+    while b + 3 <= hi_b:
+        if use_comps:
+            m0 = rows[i, b] + comps[j, b]
+            m1 = rows[i, b + 1] + comps[j, b + 1]
+            m2 = rows[i, b + 2] + comps[j, b + 2]
+            m3 = rows[i, b + 3] + comps[j, b + 3]
+        else:
+            m0 = rows[i, b]
+            m1 = rows[i, b + 1]
+            m2 = rows[i, b + 2]
+            m3 = rows[i, b + 3]
+        t0 = m0 if m0 > t0 else t0
+        t1 = m1 if m1 > t1 else t1
+        t2 = m2 if m2 > t2 else t2
+        t3 = m3 if m3 > t3 else t3
+        b += 4
+    while b <= hi_b:
+        m0 = rows[i, b] + comps[j, b] if use_comps else rows[i, b]
+        t0 = m0 if m0 > t0 else t0
+        b += 1
+    top = max(max(t0, t1), max(t2, t3))
+    if top <= 0.0:
+        return 0.0, -1, 0.0, -1, 0.0
+    # The first bucket reaching a level X > 0 is the first whose value is >= X: the
+    # same buckets a walk keeping running-maximum records finds.
+    near_need = cluster_threshold * top * (1.0 - TIE_RTOL)
+    strong_need = top * (1.0 - TIE_RTOL)
+    near_b = -1
+    near_m = 0.0
     b = first
     while True:
-        m = rows[i, b] + comps[j, b]
-        if m > top:
-            top = m
-            rec_b[n_rec] = b
-            rec_m[n_rec] = m
-            n_rec += 1
+        m = rows[i, b] + comps[j, b] if use_comps else rows[i, b]
+        if m > 0.0:
+            if near_b < 0 and m >= near_need:
+                near_b = b
+                near_m = m
+            if m >= strong_need:
+                return top, near_b, near_m, b, m
         if b == last:
             break
         b += step
-    if top <= 0.0:
-        return 0.0, -1, 0.0, -1, 0.0
-    near_b = -1
-    near_m = 0.0
-    for i in range(n_rec):
-        m = rec_m[i]
-        if near_b < 0 and m >= cluster_threshold * top * (1.0 - TIE_RTOL):
-            near_b = rec_b[i]
-            near_m = m
-        if m >= top * (1.0 - TIE_RTOL):
-            return top, near_b, near_m, rec_b[i], m
-    return top, near_b, near_m, -1, 0.0  # unreachable: the last record is the top
+    return top, near_b, near_m, -1, 0.0  # unreachable: top is in the range
 
 
 @jit(inline=True)

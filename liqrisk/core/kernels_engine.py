@@ -107,18 +107,14 @@ class Scratch(NamedTuple):
     decay_step: np.ndarray  # float64 [G]
     close_step: np.ndarray  # float64 [G]
     side_max: np.ndarray  # float64 [W, 2], strongest bucket's USD
-    rec_b: np.ndarray  # int64 [n_buckets], a scan's records
-    rec_m: np.ndarray  # float64 [n_buckets]
     mixed: np.ndarray  # float64 [W, n_buckets], USD per bucket (several decay groups)
-    no_comp: np.ndarray  # float64 [1, n_buckets], zeros
     conf_k: np.ndarray  # float64 [W]
 
 
 def new_scratch(n_win, n_groups, n_buckets):
     """``Scratch`` for one ``advance_nb`` caller (one per thread)."""
     return Scratch(np.empty(n_groups), np.empty(n_groups), np.empty(n_groups), np.empty(n_groups),
-                   np.zeros((n_win, 2)), np.empty(n_buckets, dtype=np.int64), np.empty(n_buckets),
-                   np.zeros((n_win, n_buckets)), np.zeros((1, n_buckets)), np.empty(n_win))
+                   np.zeros((n_win, 2)), np.zeros((n_win, n_buckets)), np.empty(n_win))
 
 
 def _jit_without_refcounts(func):
@@ -187,7 +183,7 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch, report):
     n_win = expiry.shape[0]
     n_groups = post.shape[0]
     n_buckets = stored.shape[4]
-    scale, pre_scale, decay_step, close_step, side_max, rec_b, rec_m, mixed, no_comp, conf_k = scratch
+    scale, pre_scale, decay_step, close_step, side_max, mixed, conf_k = scratch
     tie_pow = (1.0 + TIE_RTOL) ** n_win
     # The books as rows [(w, side, sum|compensation, g), bucket]: a scan reads one row by
     # index (a view per scan would cost two atomic reference counts).
@@ -332,13 +328,13 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch, report):
                 if n_groups == 1:
                     # Stored units are USD times one common factor: scan them directly.
                     top, nb_, nm_, sb_, sm_ = scan_row_nb(planes, (w * 2 + side) * 2, planes, (w * 2 + side) * 2 + 1,
-                                                          first, last, step, cluster_threshold, rec_b, rec_m)
+                                                          True, first, last, step, cluster_threshold)
                     unit_usd = scale[0]
                 else:
                     # USD per bucket; the confluence below reads these rows again.
                     mix_row_nb(stored, w, side, min(first, last), max(first, last), scale, mixed)
-                    top, nb_, nm_, sb_, sm_ = scan_row_nb(mixed, w, no_comp, 0, first, last, step, cluster_threshold,
-                                                          rec_b, rec_m)
+                    top, nb_, nm_, sb_, sm_ = scan_row_nb(mixed, w, mixed, w, False, first, last, step,
+                                                          cluster_threshold)
                     unit_usd = 1.0
                 top *= unit_usd
                 nm_ *= unit_usd
