@@ -16,6 +16,8 @@ it). For example::
     .venv/bin/python benchmarks/bench_peer.py --peer-path /tmp/peer [--candles 5000] [--repeat 7]
     # the same on a freqtrade datadir's 5m candles and OI (e.g. from liqrisk simulate):
     .venv/bin/python benchmarks/bench_peer.py --peer-path /tmp/peer --datadir DIR --pair ETH/USDT:USDT [--start 10000]
+    # like for like: one book (the peer keeps one, with no time window) instead of three:
+    .venv/bin/python benchmarks/bench_peer.py --peer-path /tmp/peer --windows 1w
 
 Without a usable ``--peer-path`` it prints why it skipped and exits 0.
 
@@ -35,7 +37,8 @@ What each side gets, from one synthetic market (``random_market(n, seed=7)``), o
   after one warm-up call (the kernels loaded).
 
 The ratio compares time per candle: the peer's one run (it takes seconds) against
-liqrisk's median. The peer's time grows with the positions it keeps alive (it walks every
+liqrisk's median. Issue #16's target is on liqrisk's defaults (three windows);
+``--windows`` sets others (the printout says which), e.g. ``1w`` for one book like the peer's. The peer's time grows with the positions it keeps alive (it walks every
 one on every candle), so it depends on the market; liqrisk's hardly does.
 """
 
@@ -120,6 +123,7 @@ def main() -> int:
                         "(default: a synthetic market)")
     parser.add_argument("--pair", default="BTC/USDT:USDT", help="the pair (default: %(default)s)")
     parser.add_argument("--start", type=int, default=0, help="with --datadir: the first candle's index (default: 0)")
+    parser.add_argument("--windows", nargs="+", help="liqrisk's windows (default: its defaults, 12h 1d 1w)")
     args = parser.parse_args()
 
     peer, why = load_peer(args.peer_path)
@@ -130,7 +134,7 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)
-    from liqrisk import compute_features
+    from liqrisk import LiqConfig, compute_features
     from liqrisk.core.synthetic import random_market
 
     n = args.candles
@@ -141,11 +145,13 @@ def main() -> int:
         market = datadir_market(args.datadir, args.pair, args.start, n)
         source = f"{args.pair} in {args.datadir}, candles {args.start}..{args.start + n}"
     kw = {k: market[k] for k in ("open_interest", "funding_rate", "mark")}
-    compute_features(market["ohlcv"], **kw, pair=args.pair)  # load the compiled kernels
+    config = None if args.windows is None else {"windows": args.windows}
+    windows = ", ".join(args.windows or LiqConfig().windows)
+    compute_features(market["ohlcv"], **kw, pair=args.pair, config=config)  # load the compiled kernels
     ours = []
     for _ in range(args.repeat):
         t = time.perf_counter()
-        compute_features(market["ohlcv"], **kw, pair=args.pair)
+        compute_features(market["ohlcv"], **kw, pair=args.pair, config=config)
         ours.append(time.perf_counter() - t)
 
     candles, oi_deltas = peer_inputs(market)
@@ -161,7 +167,7 @@ def main() -> int:
     rows = [
         ("market", source, ""),
         (f"peer: calculate_time_evolving_heatmap, {n:,} x 5m", f"{peer_s:.2f} s", f"{peer_s / n * 1e3:.3f} ms/candle"),
-        (f"liqrisk: compute_features, same {n:,} candles", f"{ours_s * 1e3:.1f} ms median",
+        (f"liqrisk: compute_features, same {n:,} candles, windows {windows}", f"{ours_s * 1e3:.1f} ms median",
          f"{ours_s / n * 1e6:.2f} us/candle"),
         ("  runs (ms)", " ".join(f"{x * 1e3:.1f}" for x in ours), ""),
         ("peer's active price levels at the last candle", f"{len(snapshots[-1].cells)}", ""),

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liqrisk.config import LiqConfig
-from liqrisk.core import kernels
+from liqrisk.core import _numba, kernels
 from liqrisk.core.liquidation import liquidation_factor
 from liqrisk.core.tiers import TierTable
 from liqrisk.errors import DataError
@@ -296,6 +296,7 @@ def intra_candle_usd(candles: AlignedCandles, cfg: LiqConfig, factor: np.ndarray
 
 def build_inputs(candles: AlignedCandles, cfg: LiqConfig, table: TierTable) -> ModelInputs:
     """Apply the model rules to aligned candles."""
+    _numba.load_runtime()  # before the first kernel: numba's registries, built with the GC paused
     o, h, low, c = candles.open, candles.high, candles.low, candles.close
     finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(low) & np.isfinite(c)
     valid = finite & (o > 0) & (h > 0) & (low > 0) & (c > 0)
