@@ -167,11 +167,15 @@ def advance_nb(state, inputs, t_from, t_to, events, result, scratch, report):
     is t's estimated liquidation), close ``close_frac[t]`` of the rest, seed t's new
     levels, record features.
 
+    Masses are kept per (window, side, decay group, bucket) in rescaled units (see
+    ``EngineState``): closing and decay multiply every level of a group by the same
+    factor, so removing a level subtracts exactly what was added.
+
     Reads ``inputs`` (``EngineInputs``) and writes the estimates of those candles into
     ``result`` (``RawResult``) at their local index; with ``report`` also their ledger,
-    clusters and confluence (a chunk's warm-up moves the state only: about half the cost). ``events`` are the consumption
-    events of those candles (``kernels.consumption_events_nb``). The batch engine calls
-    it once over all candles; ``liqrisk.core.live`` calls it for each appended candle.
+    clusters and confluence (a chunk's warm-up moves the state only: about half the
+    cost). ``events`` are the consumption events of those candles
+    (``kernels.consumption_events_nb``).
     """
     # Local names for the loop below (numba reads a named tuple's field at no cost).
     stored, cnt_g, cnt, total, alive, lo, hi, base, exp_ptr, unit, first_seed = state
