@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liqrisk import compute_features, run_engine
+from liqrisk.core import _numba
 from liqrisk.core.align import prepare
 from liqrisk.core.engine import run_fast
 from liqrisk.core.features import compute_features_reference
@@ -204,3 +205,30 @@ def test_chunk_warm_up_starts_per_window():
         assert expiry[w, f1[w] - 1] < r1 <= expiry[w, f1[w]]
     # Balanced: chunk 1's reported candles plus its warm-up's cost equal chunk 0's.
     assert (e1 - r1) + WARM_UP_COST * (30 + 100 + 400) / 3 == pytest.approx(e0 - r0, abs=1)
+
+
+@pytest.mark.skipif(not _numba.ENABLED, reason="numba disabled")
+def test_warm_up_loads_every_variant_a_split_run_uses():
+    """In a fresh process, after ``warm_up`` a run split in time chunks (views as inputs,
+    a warm-up into new arrays) loads no further kernel signature."""
+    import subprocess
+    import sys
+
+    code = (
+        "from liqrisk.core import engine, kernels, kernels_engine as ke\n"
+        "from liqrisk.core.align import prepare\n"
+        "from liqrisk.core.synthetic import random_market\n"
+        "engine.warm_up()\n"
+        "ks = [ke.advance_nb] + [getattr(kernels, k) for k in dir(kernels) if k.endswith('_nb')]\n"
+        "count = lambda: [len(k.signatures) for k in ks]\n"
+        "before = count()\n"
+        "m = random_market(3000, seed=3)\n"
+        "inputs, _, _ = prepare(m['ohlcv'], open_interest=m['open_interest'], funding_rate=m['funding_rate'],"
+        " mark=m['mark'], pair='BTC/USDT:USDT')\n"
+        "for c in (1, 2, 3):\n"
+        "    engine.run_fast(inputs, chunks=c)\n"
+        "print(before, count())\n"
+        "assert count() == before\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
